@@ -49,3 +49,10 @@ const char *gc_json_string (const gc_json_value *value, size_t *length);
 double gc_json_number (const gc_json_value *value);
 bool gc_json_uint64 (const gc_json_value *value, uint64_t *out);
 bool gc_json_int64 (const gc_json_value *value, int64_t *out);
+
+/* ---- writing ----
+ * Writes src (length bytes of UTF-8) as a quoted JSON string the way Python's json.dumps does
+ * by default (ensure_ascii): \" \\ \b \f \n \r \t, other bytes outside ' '..'~' as lower-case
+ * \uXXXX, characters beyond the BMP as surrogate pairs. dst may be NULL to measure. Returns
+ * the number of bytes written (without a NUL), or SIZE_MAX if src is not valid UTF-8. */
+size_t gc_json_quote (char *dst, const char *src, size_t length);

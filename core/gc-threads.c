@@ -6,8 +6,6 @@
 
 #include <cblas.h>
 
-enum { MAX_THREADS = 256 };
-
 /* One job at a time: the caller is worker 0, pool threads 1..count-1 take the other slices. */
 typedef struct {
   pthread_mutex_t lock;
@@ -33,6 +31,13 @@ static thread_pool pool = {
 };
 
 static _Thread_local bool inside_parallel_region;
+static _Thread_local int thread_slot;
+
+int
+gc_thread_slot (void)
+{
+  return thread_slot;
+}
 
 static void
 run_slice (int slice)
@@ -49,6 +54,7 @@ worker_main (void *arg)
   int index = (int) (intptr_t) arg;
   uint64_t seen = 0;
   inside_parallel_region = true;
+  thread_slot = index;
   pthread_mutex_lock (&pool.lock);
   for (;;)
     {
@@ -70,7 +76,7 @@ static int
 default_count (void)
 {
   long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  return cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int) cpus;
+  return cpus < 1 ? 1 : cpus > GC_MAX_THREADS ? GC_MAX_THREADS : (int) cpus;
 }
 
 void
@@ -78,8 +84,8 @@ gc_threads_set (int count)
 {
   if (count <= 0)
     count = default_count ();
-  if (count > MAX_THREADS)
-    count = MAX_THREADS;
+  if (count > GC_MAX_THREADS)
+    count = GC_MAX_THREADS;
   pthread_mutex_lock (&pool.caller_lock);
   pthread_mutex_lock (&pool.lock);
   pool.count = count;
