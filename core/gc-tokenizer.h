@@ -44,3 +44,7 @@ const char *gc_tokenizer_token (const gc_tokenizer *tokenizer, int32_t id);
  * (SD 1.x and CLIP-L pad with END, OpenCLIP with 0). */
 void gc_tokens_window (int32_t out[GC_CONTEXT_TOKENS], const int32_t *ids, size_t count,
                        int32_t pad_id);
+
+/* How many windows a prompt of count ids takes when it is split into 75-token chunks (window
+ * k holds ids + 75·k); 1 for the empty prompt. */
+size_t gc_tokens_window_count (size_t count);

@@ -1,0 +1,26 @@
+/* gc-diffusers-names.h — diffusers module names → LDM checkpoint names (internal). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { GC_DIFFUSERS_MAX_LEVELS = 8 };
+
+typedef enum {
+  GC_DIFFUSERS_UNET,
+  GC_DIFFUSERS_VAE,
+  GC_DIFFUSERS_TEXT_ENCODER,
+} gc_diffusers_component;
+
+/* What the numbering depends on, read from the diffusers keys themselves. */
+typedef struct {
+  int layers_per_block;                          /* resnets per UNet encoder level */
+  bool up_has_attention[GC_DIFFUSERS_MAX_LEVELS]; /* per UNet decoder level */
+  int vae_levels;
+} gc_diffusers_layout;
+
+/* Writes the LDM key of a diffusers key of the component; false if it has none. */
+bool gc_diffusers_key_to_ldm (const gc_diffusers_layout *layout,
+                              gc_diffusers_component component, const char *key, char *out,
+                              size_t out_size);

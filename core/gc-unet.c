@@ -1,0 +1,770 @@
+#include "gc-unet.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc-layers.h"
+
+#define UNET "model.diffusion_model."
+
+typedef struct {
+  int64_t c_in, c_out;
+  gc_param norm1_w, norm1_b; /* [c_in] */
+  gc_param conv1_w, conv1_b; /* [c_out, c_in, 3, 3], [c_out] */
+  gc_param emb_w, emb_b;     /* [c_out, time_dim], [c_out] */
+  gc_param norm2_w, norm2_b; /* [c_out] */
+  gc_param conv2_w, conv2_b; /* [c_out, c_out, 3, 3], [c_out] */
+  bool has_skip;
+  gc_param skip_w, skip_b;   /* [c_out, c_in, 1, 1], [c_out] when c_in ≠ c_out */
+} resblock;
+
+typedef struct {
+  gc_param norm1_w, norm1_b, norm2_w, norm2_b, norm3_w, norm3_b; /* [c] */
+  gc_param q1, k1, v1;       /* self-attention: [c, c] */
+  gc_param out1_w, out1_b;   /* [c, c], [c] */
+  gc_param q2;               /* cross-attention: [c, c] */
+  gc_param k2, v2;           /* [c, context_dim] */
+  gc_param out2_w, out2_b;   /* [c, c], [c] */
+  gc_param ff1_w, ff1_b;     /* GEGLU: [2·f, c], [2·f] */
+  gc_param ff2_w, ff2_b;     /* [c, f], [c] */
+  int64_t ff_inner;          /* f */
+} transformer_block;
+
+typedef struct {
+  int64_t channels, heads, depth;
+  gc_param norm_w, norm_b;         /* [c] */
+  gc_param proj_in_w, proj_in_b;   /* [c, c] or [c, c, 1, 1], [c] */
+  gc_param proj_out_w, proj_out_b; /* [c, c] or [c, c, 1, 1], [c] */
+  transformer_block *blocks;
+} spatial_transformer;
+
+/* One numbered block of the LDM sequence. */
+typedef struct {
+  bool has_res, has_attn, has_down, has_up;
+  resblock res;
+  spatial_transformer attn;
+  gc_param sample_w, sample_b; /* down: [c, c, 3, 3] stride 2; up: [c, c, 3, 3] after 2× */
+} unet_block;
+
+struct gc_unet {
+  gc_unet_config config;
+  int64_t fixed_heads;                 /* 8 for SD 1.x; 0 = channels / 64 */
+  gc_param time1_w, time1_b;           /* [time_dim, model_channels], [time_dim] */
+  gc_param time2_w, time2_b;           /* [time_dim, time_dim], [time_dim] */
+  gc_param label1_w, label1_b;         /* SDXL: [time_dim, adm_dim] */
+  gc_param label2_w, label2_b;         /* SDXL: [time_dim, time_dim] */
+  gc_param conv_in_w, conv_in_b;       /* [model_channels, in_channels, 3, 3] */
+  unet_block *inputs;                  /* input_blocks.1 … */
+  int n_inputs;
+  resblock mid_res1, mid_res2;
+  bool mid_has_attn;
+  spatial_transformer mid_attn;
+  unet_block *outputs;                 /* output_blocks.0 … */
+  int n_outputs;
+  gc_param out_norm_w, out_norm_b;     /* [model_channels] */
+  gc_param out_conv_w, out_conv_b;     /* [out_channels, model_channels, 3, 3] */
+};
+
+/* ---------------------------------------------------------------- loading */
+
+static gc_status
+bind_pair (gc_param *w, gc_param *b, const gc_checkpoint *c, const char *name, int ndim,
+           const int64_t *shape, gc_error *err)
+{
+  gc_status s = gc_param_bindf (w, c, ndim, shape, err, "%s.weight", name);
+  if (s == GC_OK)
+    s = gc_param_bindf (b, c, 1, (int64_t[]) { w->weight.shape[0] }, err, "%s.bias", name);
+  return s;
+}
+
+static gc_status
+bind_resblock (resblock *r, const gc_checkpoint *c, const char *base, int64_t time_dim,
+               gc_error *err)
+{
+  char name[256];
+  gc_status s;
+  snprintf (name, sizeof name, "%s.in_layers.2", base);
+  if ((s = bind_pair (&r->conv1_w, &r->conv1_b, c, name, 4, (int64_t[]) { -1, -1, 3, 3 }, err)))
+    return s;
+  r->c_out = r->conv1_w.weight.shape[0];
+  r->c_in = r->conv1_w.weight.shape[1];
+  const int64_t in_shape[] = { r->c_in }, out_shape[] = { r->c_out };
+  snprintf (name, sizeof name, "%s.in_layers.0", base);
+  if ((s = bind_pair (&r->norm1_w, &r->norm1_b, c, name, 1, in_shape, err)))
+    return s;
+  snprintf (name, sizeof name, "%s.emb_layers.1", base);
+  if ((s = bind_pair (&r->emb_w, &r->emb_b, c, name, 2, (int64_t[]) { r->c_out, time_dim }, err)))
+    return s;
+  snprintf (name, sizeof name, "%s.out_layers.0", base);
+  if ((s = bind_pair (&r->norm2_w, &r->norm2_b, c, name, 1, out_shape, err)))
+    return s;
+  snprintf (name, sizeof name, "%s.out_layers.3", base);
+  if ((s = bind_pair (&r->conv2_w, &r->conv2_b, c, name, 4,
+                      (int64_t[]) { r->c_out, r->c_out, 3, 3 }, err)))
+    return s;
+  r->has_skip = gc_checkpoint_hasf (c, "%s.skip_connection.weight", base);
+  if (!r->has_skip && r->c_in != r->c_out)
+    return gc_error_set (err, GC_ERR_FORMAT, "'%s' changes channels but has no skip_connection",
+                         base);
+  snprintf (name, sizeof name, "%s.skip_connection", base);
+  if (r->has_skip
+      && (s = bind_pair (&r->skip_w, &r->skip_b, c, name, 4, (int64_t[]) { r->c_out, r->c_in, 1, 1 },
+                         err)))
+    return s;
+  return GC_OK;
+}
+
+static gc_status
+bind_projection (gc_param *w, gc_param *b, const gc_checkpoint *c, const char *name,
+                 int64_t channels, gc_error *err)
+{
+  /* SD 1.x stores 1×1 convolutions, SD 2.x and SDXL linear layers: the same numbers either way */
+  gc_status s = bind_pair (w, b, c, name, 4, (int64_t[]) { channels, channels, 1, 1 }, err);
+  if (s != GC_OK)
+    s = bind_pair (w, b, c, name, 2, (int64_t[]) { channels, channels }, err);
+  return s;
+}
+
+static const char *
+join_name (char *out, size_t size, const char *base, const char *part)
+{
+  size_t n = strlen (base);
+  if (n + 1 + strlen (part) >= size)
+    n = 0; /* too long for any real checkpoint: the lookup fails with this name */
+  memcpy (out, base, n);
+  out[n] = '.';
+  strcpy (out + n + 1, part);
+  return out;
+}
+
+static gc_status
+bind_transformer_block (transformer_block *t, const gc_checkpoint *c, const char *base,
+                        int64_t ch, int64_t context_dim, gc_error *err)
+{
+  char name[320];
+  gc_status s;
+  const int64_t square[] = { ch, ch }, cross[] = { ch, context_dim }, vec[] = { ch };
+#define NAME(part) join_name (name, sizeof name, base, part)
+  if ((s = bind_pair (&t->norm1_w, &t->norm1_b, c, NAME ("norm1"), 1, vec, err))
+      || (s = bind_pair (&t->norm2_w, &t->norm2_b, c, NAME ("norm2"), 1, vec, err))
+      || (s = bind_pair (&t->norm3_w, &t->norm3_b, c, NAME ("norm3"), 1, vec, err))
+      || (s = gc_param_bind (&t->q1, c, NAME ("attn1.to_q.weight"), 2, square, err))
+      || (s = gc_param_bind (&t->k1, c, NAME ("attn1.to_k.weight"), 2, square, err))
+      || (s = gc_param_bind (&t->v1, c, NAME ("attn1.to_v.weight"), 2, square, err))
+      || (s = bind_pair (&t->out1_w, &t->out1_b, c, NAME ("attn1.to_out.0"), 2, square, err))
+      || (s = gc_param_bind (&t->q2, c, NAME ("attn2.to_q.weight"), 2, square, err))
+      || (s = gc_param_bind (&t->k2, c, NAME ("attn2.to_k.weight"), 2, cross, err))
+      || (s = gc_param_bind (&t->v2, c, NAME ("attn2.to_v.weight"), 2, cross, err))
+      || (s = bind_pair (&t->out2_w, &t->out2_b, c, NAME ("attn2.to_out.0"), 2, square, err))
+      || (s = bind_pair (&t->ff1_w, &t->ff1_b, c, NAME ("ff.net.0.proj"), 2,
+                         (int64_t[]) { -1, ch }, err)))
+    return s;
+  t->ff_inner = t->ff1_w.weight.shape[0] / 2;
+  return bind_pair (&t->ff2_w, &t->ff2_b, c, NAME ("ff.net.2"), 2, (int64_t[]) { ch, t->ff_inner },
+                    err);
+#undef NAME
+}
+
+static gc_status
+bind_transformer (spatial_transformer *st, const gc_unet *u, const gc_checkpoint *c,
+                  const char *base, int64_t ch, gc_error *err)
+{
+  char name[256];
+  gc_status s;
+  st->channels = ch;
+  st->heads = u->fixed_heads ? u->fixed_heads : (ch / 64 > 0 ? ch / 64 : 1);
+  snprintf (name, sizeof name, "%s.norm", base);
+  if ((s = bind_pair (&st->norm_w, &st->norm_b, c, name, 1, (int64_t[]) { ch }, err)))
+    return s;
+  snprintf (name, sizeof name, "%s.proj_in", base);
+  if ((s = bind_projection (&st->proj_in_w, &st->proj_in_b, c, name, ch, err)))
+    return s;
+  snprintf (name, sizeof name, "%s.proj_out", base);
+  if ((s = bind_projection (&st->proj_out_w, &st->proj_out_b, c, name, ch, err)))
+    return s;
+  st->depth = 0;
+  while (gc_checkpoint_hasf (c, "%s.transformer_blocks.%lld.norm1.weight", base,
+                             (long long) st->depth))
+    st->depth++;
+  st->blocks = calloc ((size_t) (st->depth ? st->depth : 1), sizeof *st->blocks);
+  if (st->blocks == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory loading the UNet");
+  for (int64_t i = 0; i < st->depth; i++)
+    {
+      snprintf (name, sizeof name, "%s.transformer_blocks.%lld", base, (long long) i);
+      if ((s = bind_transformer_block (&st->blocks[i], c, name, ch, u->config.context_dim, err)))
+        return s;
+    }
+  return GC_OK;
+}
+
+static gc_status
+bind_input_block (unet_block *b, gc_unet *u, const gc_checkpoint *c, int index, int64_t *channels,
+                  gc_error *err)
+{
+  char base[128], name[160];
+  snprintf (base, sizeof base, UNET "input_blocks.%d", index);
+  if (gc_checkpoint_hasf (c, "%s.0.op.weight", base))
+    {
+      b->has_down = true;
+      snprintf (name, sizeof name, "%s.0.op", base);
+      u->config.downsamplings++;
+      return bind_pair (&b->sample_w, &b->sample_b, c, name, 4,
+                        (int64_t[]) { *channels, *channels, 3, 3 }, err);
+    }
+  b->has_res = true;
+  snprintf (name, sizeof name, "%s.0", base);
+  gc_status s = bind_resblock (&b->res, c, name, u->config.time_dim, err);
+  if (s != GC_OK)
+    return s;
+  *channels = b->res.c_out;
+  b->has_attn = gc_checkpoint_hasf (c, "%s.1.norm.weight", base);
+  snprintf (name, sizeof name, "%s.1", base);
+  return b->has_attn ? bind_transformer (&b->attn, u, c, name, *channels, err) : GC_OK;
+}
+
+static gc_status
+bind_output_block (unet_block *b, gc_unet *u, const gc_checkpoint *c, int index, gc_error *err)
+{
+  char base[128], name[160];
+  snprintf (base, sizeof base, UNET "output_blocks.%d", index);
+  b->has_res = true;
+  snprintf (name, sizeof name, "%s.0", base);
+  gc_status s = bind_resblock (&b->res, c, name, u->config.time_dim, err);
+  if (s != GC_OK)
+    return s;
+  int64_t ch = b->res.c_out;
+  int next = 1;
+  if ((b->has_attn = gc_checkpoint_hasf (c, "%s.1.norm.weight", base)))
+    {
+      snprintf (name, sizeof name, "%s.1", base);
+      if ((s = bind_transformer (&b->attn, u, c, name, ch, err)))
+        return s;
+      next = 2;
+    }
+  if ((b->has_up = gc_checkpoint_hasf (c, "%s.%d.conv.weight", base, next)))
+    {
+      snprintf (name, sizeof name, "%s.%d.conv", base, next);
+      return bind_pair (&b->sample_w, &b->sample_b, c, name, 4, (int64_t[]) { ch, ch, 3, 3 }, err);
+    }
+  return GC_OK;
+}
+
+/* Number of consecutive blocks kind.first, kind.first+1, … */
+static int
+count_blocks (const gc_checkpoint *c, const char *kind, int first)
+{
+  int n = first;
+  while (gc_checkpoint_hasf (c, UNET "%s.%d.0.in_layers.0.weight", kind, n)
+         || gc_checkpoint_hasf (c, UNET "%s.%d.0.op.weight", kind, n))
+    n++;
+  return n - first;
+}
+
+static gc_status
+bind_stem (gc_unet *u, const gc_checkpoint *c, gc_error *err)
+{
+  gc_unet_config *cfg = &u->config;
+  gc_status s;
+  if ((s = bind_pair (&u->conv_in_w, &u->conv_in_b, c, UNET "input_blocks.0.0", 4,
+                      (int64_t[]) { -1, -1, 3, 3 }, err)))
+    return s;
+  cfg->model_channels = u->conv_in_w.weight.shape[0];
+  cfg->in_channels = u->conv_in_w.weight.shape[1];
+  if ((s = bind_pair (&u->time1_w, &u->time1_b, c, UNET "time_embed.0", 2,
+                      (int64_t[]) { -1, cfg->model_channels }, err)))
+    return s;
+  cfg->time_dim = u->time1_w.weight.shape[0];
+  if ((s = bind_pair (&u->time2_w, &u->time2_b, c, UNET "time_embed.2", 2,
+                      (int64_t[]) { cfg->time_dim, cfg->time_dim }, err)))
+    return s;
+  if (gc_checkpoint_find (c, UNET "label_emb.0.0.weight"))
+    {
+      if ((s = bind_pair (&u->label1_w, &u->label1_b, c, UNET "label_emb.0.0", 2,
+                          (int64_t[]) { cfg->time_dim, -1 }, err))
+          || (s = bind_pair (&u->label2_w, &u->label2_b, c, UNET "label_emb.0.2", 2,
+                             (int64_t[]) { cfg->time_dim, cfg->time_dim }, err)))
+        return s;
+      cfg->adm_dim = u->label1_w.weight.shape[1];
+    }
+  if ((s = bind_pair (&u->out_norm_w, &u->out_norm_b, c, UNET "out.0", 1,
+                      (int64_t[]) { cfg->model_channels }, err))
+      || (s = bind_pair (&u->out_conv_w, &u->out_conv_b, c, UNET "out.2", 4,
+                         (int64_t[]) { -1, cfg->model_channels, 3, 3 }, err)))
+    return s;
+  cfg->out_channels = u->out_conv_w.weight.shape[0];
+  return GC_OK;
+}
+
+static int64_t
+find_context_dim (const gc_checkpoint *c)
+{
+  for (size_t i = 0; i < gc_checkpoint_count (c); i++)
+    {
+      const char *key = gc_checkpoint_key (c, i);
+      size_t len = strlen (key);
+      const char *suffix = ".attn2.to_k.weight";
+      size_t slen = strlen (suffix);
+      if (strncmp (key, UNET, strlen (UNET)) == 0 && len > slen
+          && strcmp (key + len - slen, suffix) == 0)
+        {
+          const gc_st_tensor *t = gc_checkpoint_tensor (c, i);
+          return t->ndim == 2 ? t->shape[1] : 0;
+        }
+    }
+  return 0;
+}
+
+gc_status
+gc_unet_load (gc_unet **out, const gc_checkpoint *c, gc_error *err)
+{
+  *out = NULL;
+  gc_unet *u = calloc (1, sizeof *u);
+  if (u == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory loading the UNet");
+  u->fixed_heads = gc_checkpoint_family (c) == GC_FAMILY_SD1 ? 8 : 0;
+  u->config.context_dim = find_context_dim (c);
+  gc_status s = bind_stem (u, c, err);
+  if (s == GC_OK && u->config.context_dim == 0)
+    s = gc_error_set (err, GC_ERR_FORMAT, "the UNet has no cross-attention (attn2.to_k) weights");
+  u->n_inputs = count_blocks (c, "input_blocks", 1); /* block 0 is conv_in */
+  u->n_outputs = count_blocks (c, "output_blocks", 0);
+  if (s == GC_OK && (u->n_inputs < 1 || u->n_outputs != u->n_inputs + 1))
+    s = gc_error_set (err, GC_ERR_FORMAT,
+                      "the UNet has %d input and %d output blocks, which do not pair up",
+                      u->n_inputs + 1, u->n_outputs);
+  if (s == GC_OK)
+    {
+      u->inputs = calloc ((size_t) u->n_inputs, sizeof *u->inputs);
+      u->outputs = calloc ((size_t) u->n_outputs, sizeof *u->outputs);
+      if (u->inputs == NULL || u->outputs == NULL)
+        s = gc_error_set (err, GC_ERR_NOMEM, "out of memory loading the UNet");
+    }
+  int64_t channels = u->config.model_channels;
+  for (int i = 0; s == GC_OK && i < u->n_inputs; i++)
+    s = bind_input_block (&u->inputs[i], u, c, i + 1, &channels, err);
+  if (s == GC_OK)
+    s = bind_resblock (&u->mid_res1, c, UNET "middle_block.0", u->config.time_dim, err);
+  if (s == GC_OK && (u->mid_has_attn = gc_checkpoint_find (c, UNET "middle_block.1.norm.weight")))
+    s = bind_transformer (&u->mid_attn, u, c, UNET "middle_block.1", u->mid_res1.c_out, err);
+  if (s == GC_OK)
+    s = bind_resblock (&u->mid_res2, c, u->mid_has_attn ? UNET "middle_block.2" : UNET "middle_block.1",
+                       u->config.time_dim, err);
+  for (int i = 0; s == GC_OK && i < u->n_outputs; i++)
+    s = bind_output_block (&u->outputs[i], u, c, i, err);
+  if (s != GC_OK)
+    {
+      gc_unet_free (u);
+      return s;
+    }
+  *out = u;
+  return GC_OK;
+}
+
+static void
+free_transformer (spatial_transformer *st)
+{
+  free (st->blocks);
+}
+
+void
+gc_unet_free (gc_unet *u)
+{
+  if (u == NULL)
+    return;
+  for (int i = 0; u->inputs && i < u->n_inputs; i++)
+    free_transformer (&u->inputs[i].attn);
+  for (int i = 0; u->outputs && i < u->n_outputs; i++)
+    free_transformer (&u->outputs[i].attn);
+  free_transformer (&u->mid_attn);
+  free (u->inputs);
+  free (u->outputs);
+  free (u);
+}
+
+const gc_unet_config *
+gc_unet_get_config (const gc_unet *u)
+{
+  return &u->config;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+typedef struct {
+  const gc_unet *u;
+  gc_arena *scratch;
+  int64_t batch;
+  const gc_unet_cond *cond;
+  const float *emb_silu; /* [batch, time_dim]: SiLU of the time embedding, shared by ResBlocks */
+  gc_error *err;
+} pass;
+
+#define ALLOC(p, count) gc_arena_floats ((p)->scratch, (size_t) (count))
+
+/* out[b, c_out, h, w] = x + ResBlock(x) */
+static gc_status
+resblock_forward (const pass *p, const resblock *rb, float *out, const float *x, int64_t h,
+                  int64_t w)
+{
+  int64_t hw = h * w, b = p->batch;
+  gc_arena_mark_t mark = gc_arena_mark (p->scratch);
+  float *t1 = ALLOC (p, b * rb->c_in * hw);  /* [b, c_in, hw] */
+  float *t2 = ALLOC (p, b * rb->c_out * hw); /* [b, c_out, hw] */
+  float *t3 = ALLOC (p, b * rb->c_out * hw); /* [b, c_out, hw] */
+  float *e = ALLOC (p, b * rb->c_out);       /* [b, c_out] */
+  if (!t1 || !t2 || !t3 || !e)
+    return gc_layer_out_of_memory (p->err);
+  gc_status s;
+  if ((s = gc_layer_group_norm (p->scratch, t1, x, &rb->norm1_w, &rb->norm1_b, b, rb->c_in, hw,
+                                1e-5f, true, p->err))
+      || (s = gc_layer_conv (p->scratch, t2, t1, &rb->conv1_w, &rb->conv1_b, b, h, w, 1, 1, p->err))
+      || (s = gc_layer_linear (p->scratch, e, rb->c_out, p->emb_silu, &rb->emb_w, &rb->emb_b, b,
+                               p->err)))
+    return s;
+  gc_add_channel_bias (t2, t2, e, b, rb->c_out, hw);
+  if ((s = gc_layer_group_norm (p->scratch, t3, t2, &rb->norm2_w, &rb->norm2_b, b, rb->c_out, hw,
+                                1e-5f, true, p->err))
+      || (s = gc_layer_conv (p->scratch, out, t3, &rb->conv2_w, &rb->conv2_b, b, h, w, 1, 1, p->err)))
+    return s;
+  if (rb->has_skip)
+    {
+      if ((s = gc_layer_conv (p->scratch, t2, x, &rb->skip_w, &rb->skip_b, b, h, w, 1, 0, p->err)))
+        return s;
+      gc_add (out, out, t2, b * rb->c_out * hw);
+    }
+  else
+    gc_add (out, out, x, b * rb->c_out * hw);
+  gc_arena_reset (p->scratch, mark);
+  return GC_OK;
+}
+
+/* t[b·hw, c] += BasicTransformerBlock(t) */
+static gc_status
+transformer_block_forward (const pass *p, const spatial_transformer *st,
+                           const transformer_block *tb, float *t, int64_t hw)
+{
+  int64_t c = st->channels, b = p->batch, rows = b * hw, f = tb->ff_inner;
+  int64_t tokens = p->cond->tokens, dh = c / st->heads;
+  gc_arena_mark_t mark = gc_arena_mark (p->scratch);
+  float *n = ALLOC (p, rows * c);          /* [rows, c] normed */
+  float *qkv = ALLOC (p, rows * 3 * c);    /* [rows, 3c] */
+  float *att = ALLOC (p, rows * c);        /* [rows, c] */
+  float *o = ALLOC (p, rows * c);          /* [rows, c] */
+  float *kv = ALLOC (p, b * tokens * 2 * c); /* [b·tokens, 2c] */
+  float *ff = ALLOC (p, rows * 2 * f);     /* [rows, 2f] */
+  float *gated = ALLOC (p, rows * f);      /* [rows, f] */
+  if (!n || !qkv || !att || !o || !kv || !ff || !gated)
+    return gc_layer_out_of_memory (p->err);
+  gc_arena *sc = p->scratch;
+  gc_error *err = p->err;
+  gc_status s;
+  /* self-attention */
+  if ((s = gc_layer_layer_norm (sc, n, t, &tb->norm1_w, &tb->norm1_b, rows, c, 1e-5f, err))
+      || (s = gc_layer_linear (sc, qkv, 3 * c, n, &tb->q1, NULL, rows, err))
+      || (s = gc_layer_linear (sc, qkv + c, 3 * c, n, &tb->k1, NULL, rows, err))
+      || (s = gc_layer_linear (sc, qkv + 2 * c, 3 * c, n, &tb->v1, NULL, rows, err)))
+    return s;
+  gc_attention_shape self = { b, hw, hw, st->heads, dh, 3 * c, 3 * c, 3 * c, false };
+  gc_attention_forward (sc, att, qkv, qkv + c, qkv + 2 * c, &self);
+  if ((s = gc_layer_linear (sc, o, c, att, &tb->out1_w, &tb->out1_b, rows, err)))
+    return s;
+  gc_add (t, t, o, rows * c);
+  /* cross-attention on the text context */
+  if ((s = gc_layer_layer_norm (sc, n, t, &tb->norm2_w, &tb->norm2_b, rows, c, 1e-5f, err))
+      || (s = gc_layer_linear (sc, qkv, c, n, &tb->q2, NULL, rows, err))
+      || (s = gc_layer_linear (sc, kv, 2 * c, p->cond->context, &tb->k2, NULL, b * tokens, err))
+      || (s = gc_layer_linear (sc, kv + c, 2 * c, p->cond->context, &tb->v2, NULL, b * tokens, err)))
+    return s;
+  gc_attention_shape cross = { b, hw, tokens, st->heads, dh, c, 2 * c, 2 * c, false };
+  gc_attention_forward (sc, att, qkv, kv, kv + c, &cross);
+  if ((s = gc_layer_linear (sc, o, c, att, &tb->out2_w, &tb->out2_b, rows, err)))
+    return s;
+  gc_add (t, t, o, rows * c);
+  /* GEGLU feed-forward */
+  if ((s = gc_layer_layer_norm (sc, n, t, &tb->norm3_w, &tb->norm3_b, rows, c, 1e-5f, err))
+      || (s = gc_layer_linear (sc, ff, 2 * f, n, &tb->ff1_w, &tb->ff1_b, rows, err)))
+    return s;
+  gc_geglu_forward (gated, ff, rows, f);
+  if ((s = gc_layer_linear (sc, o, c, gated, &tb->ff2_w, &tb->ff2_b, rows, err)))
+    return s;
+  gc_add (t, t, o, rows * c);
+  gc_arena_reset (sc, mark);
+  return GC_OK;
+}
+
+/* out[b, c, h, w] = x + SpatialTransformer(x); out may be x */
+static gc_status
+transformer_forward (const pass *p, const spatial_transformer *st, float *out, const float *x,
+                     int64_t hw)
+{
+  int64_t c = st->channels, b = p->batch, rows = b * hw;
+  gc_arena_mark_t mark = gc_arena_mark (p->scratch);
+  float *normed = ALLOC (p, rows * c); /* [b, c, hw] */
+  float *tokens = ALLOC (p, rows * c); /* [b·hw, c] */
+  float *t = ALLOC (p, rows * c);      /* [b·hw, c] residual stream */
+  if (!normed || !tokens || !t)
+    return gc_layer_out_of_memory (p->err);
+  gc_status s = gc_layer_group_norm (p->scratch, normed, x, &st->norm_w, &st->norm_b, b, c, hw,
+                                     1e-6f, false, p->err);
+  if (s)
+    return s;
+  gc_nchw_to_tokens (tokens, normed, b, c, hw);
+  if ((s = gc_layer_linear (p->scratch, t, c, tokens, &st->proj_in_w, &st->proj_in_b, rows, p->err)))
+    return s;
+  for (int64_t i = 0; i < st->depth; i++)
+    if ((s = transformer_block_forward (p, st, &st->blocks[i], t, hw)))
+      return s;
+  if ((s = gc_layer_linear (p->scratch, tokens, c, t, &st->proj_out_w, &st->proj_out_b, rows,
+                            p->err)))
+    return s;
+  gc_tokens_to_nchw (normed, tokens, b, c, hw);
+  gc_add (out, normed, x, rows * c);
+  gc_arena_reset (p->scratch, mark);
+  return GC_OK;
+}
+
+/* Sinusoidal embedding of LDM (cos half first): emb[b, dim] */
+static void
+timestep_embedding (float *emb, const double *timesteps, int64_t batch, int64_t dim)
+{
+  int64_t half = dim / 2;
+  for (int64_t i = 0; i < batch; i++)
+    for (int64_t k = 0; k < half; k++)
+      {
+        double arg = timesteps[i] * exp (-log (10000.0) * (double) k / (double) half);
+        emb[i * dim + k] = (float) cos (arg);
+        emb[i * dim + half + k] = (float) sin (arg);
+      }
+}
+
+/* emb_silu[b, time_dim] = SiLU(time_mlp(t) + label_mlp(adm)) */
+static gc_status
+embed_time (const pass *p, float *emb_silu, const double *timesteps)
+{
+  const gc_unet *u = p->u;
+  int64_t b = p->batch, td = u->config.time_dim, mc = u->config.model_channels;
+  float *sinusoid = ALLOC (p, b * mc), *hidden = ALLOC (p, b * td), *label = ALLOC (p, b * td);
+  if (!sinusoid || !hidden || !label)
+    return gc_layer_out_of_memory (p->err);
+  timestep_embedding (sinusoid, timesteps, b, mc);
+  gc_status s;
+  if ((s = gc_layer_linear (p->scratch, hidden, td, sinusoid, &u->time1_w, &u->time1_b, b, p->err)))
+    return s;
+  gc_activation_forward (hidden, hidden, b * td, GC_ACT_SILU);
+  if ((s = gc_layer_linear (p->scratch, emb_silu, td, hidden, &u->time2_w, &u->time2_b, b, p->err)))
+    return s;
+  if (u->config.adm_dim)
+    {
+      if (p->cond->adm == NULL)
+        return gc_error_set (p->err, GC_ERR_INVALID, "this UNet needs the SDXL size conditioning");
+      if ((s = gc_layer_linear (p->scratch, hidden, td, p->cond->adm, &u->label1_w, &u->label1_b, b,
+                                p->err)))
+        return s;
+      gc_activation_forward (hidden, hidden, b * td, GC_ACT_SILU);
+      if ((s = gc_layer_linear (p->scratch, label, td, hidden, &u->label2_w, &u->label2_b, b,
+                                p->err)))
+        return s;
+      gc_add (emb_silu, emb_silu, label, b * td);
+    }
+  gc_activation_forward (emb_silu, emb_silu, b * td, GC_ACT_SILU);
+  return GC_OK;
+}
+
+static bool
+cancelled (const volatile int *cancel)
+{
+  return cancel && *cancel;
+}
+
+typedef struct {
+  float *data;
+  int64_t c, h, w;
+} feature_map;
+
+static gc_status
+input_block_forward (const pass *p, const unet_block *blk, feature_map *h)
+{
+  int64_t b = p->batch;
+  if (blk->has_down)
+    {
+      int64_t oh = (h->h + 1) / 2, ow = (h->w + 1) / 2;
+      float *out = ALLOC (p, b * h->c * oh * ow);
+      if (out == NULL)
+        return gc_layer_out_of_memory (p->err);
+      gc_status s = gc_layer_conv (p->scratch, out, h->data, &blk->sample_w, &blk->sample_b, b,
+                                   h->h, h->w, 2, 1, p->err);
+      *h = (feature_map) { out, h->c, oh, ow };
+      return s;
+    }
+  int64_t c = blk->res.c_out, hw = h->h * h->w;
+  float *out = ALLOC (p, b * c * hw);
+  if (out == NULL)
+    return gc_layer_out_of_memory (p->err);
+  gc_status s = resblock_forward (p, &blk->res, out, h->data, h->h, h->w);
+  if (s == GC_OK && blk->has_attn)
+    s = transformer_forward (p, &blk->attn, out, out, hw);
+  *h = (feature_map) { out, c, h->h, h->w };
+  return s;
+}
+
+/* The block's result is allocated before its temporaries, so resetting to the mark taken after
+ * it frees the concatenation and the upsampling buffers but keeps the result. */
+static gc_status
+output_block_forward (const pass *p, const unet_block *blk, feature_map *h, const feature_map *skip)
+{
+  int64_t b = p->batch, hw = h->h * h->w, c = blk->res.c_out;
+  int64_t scale = blk->has_up ? 4 : 1;
+  float *result = ALLOC (p, b * c * hw * scale); /* [b, c, h, w] or [b, c, 2h, 2w] */
+  if (result == NULL)
+    return gc_layer_out_of_memory (p->err);
+  gc_arena_mark_t mark = gc_arena_mark (p->scratch);
+  float *joined = ALLOC (p, b * (h->c + skip->c) * hw); /* [b, c_h + c_skip, hw] */
+  float *res = blk->has_up ? ALLOC (p, b * c * hw) : result;
+  float *up = blk->has_up ? ALLOC (p, b * c * hw * 4) : NULL;
+  if (!joined || !res || (blk->has_up && !up))
+    return gc_layer_out_of_memory (p->err);
+  gc_concat_channels_forward (joined, h->data, skip->data, b, h->c, skip->c, hw);
+  gc_status s = resblock_forward (p, &blk->res, res, joined, h->h, h->w);
+  if (s == GC_OK && blk->has_attn)
+    s = transformer_forward (p, &blk->attn, res, res, hw);
+  if (s == GC_OK && blk->has_up)
+    {
+      gc_upsample2x_forward (up, res, b, c, h->h, h->w);
+      s = gc_layer_conv (p->scratch, result, up, &blk->sample_w, &blk->sample_b, b, 2 * h->h,
+                         2 * h->w, 1, 1, p->err);
+    }
+  *h = (feature_map) { result, c, blk->has_up ? 2 * h->h : h->h, blk->has_up ? 2 * h->w : h->w };
+  gc_arena_reset (p->scratch, mark);
+  return s;
+}
+
+gc_status
+gc_unet_forward (gc_unet *u, gc_arena *scratch, float *out, const float *x, int64_t batch,
+                 int64_t h, int64_t w, const double *timesteps, const gc_unet_cond *cond,
+                 const volatile int *cancel, gc_error *err)
+{
+  const gc_unet_config *cfg = &u->config;
+  int64_t multiple = (int64_t) 1 << cfg->downsamplings;
+  if (h <= 0 || w <= 0 || h % multiple || w % multiple)
+    return gc_error_set (err, GC_ERR_INVALID,
+                         "latent size %lldx%lld is not a multiple of %lld (images must be "
+                         "multiples of %lld pixels)",
+                         (long long) w, (long long) h, (long long) multiple,
+                         (long long) multiple * 8);
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  pass p = { u, scratch, batch, cond, NULL, err };
+  float *emb_silu = ALLOC (&p, batch * cfg->time_dim);
+  feature_map *skips = (feature_map *) gc_arena_alloc (scratch, sizeof *skips * (size_t) (u->n_inputs + 1));
+  float *first = ALLOC (&p, batch * cfg->model_channels * h * w);
+  gc_status s = emb_silu && skips && first ? GC_OK : gc_layer_out_of_memory (err);
+  if (s == GC_OK)
+    s = embed_time (&p, emb_silu, timesteps);
+  p.emb_silu = emb_silu;
+  if (s == GC_OK)
+    s = gc_layer_conv (scratch, first, x, &u->conv_in_w, &u->conv_in_b, batch, h, w, 1, 1, err);
+  feature_map fm = { first, cfg->model_channels, h, w };
+  if (s == GC_OK)
+    skips[0] = fm;
+  for (int i = 0; s == GC_OK && i < u->n_inputs; i++)
+    {
+      s = cancelled (cancel) ? GC_ERR_CANCELLED : input_block_forward (&p, &u->inputs[i], &fm);
+      skips[i + 1] = fm;
+    }
+  /* middle: ResBlock, transformer, ResBlock */
+  float *mid = s == GC_OK ? ALLOC (&p, batch * u->mid_res1.c_out * fm.h * fm.w) : NULL;
+  float *mid2 = s == GC_OK ? ALLOC (&p, batch * u->mid_res2.c_out * fm.h * fm.w) : NULL;
+  if (s == GC_OK && (!mid || !mid2))
+    s = gc_layer_out_of_memory (err);
+  if (s == GC_OK)
+    s = resblock_forward (&p, &u->mid_res1, mid, fm.data, fm.h, fm.w);
+  if (s == GC_OK && u->mid_has_attn)
+    s = transformer_forward (&p, &u->mid_attn, mid, mid, fm.h * fm.w);
+  if (s == GC_OK)
+    s = resblock_forward (&p, &u->mid_res2, mid2, mid, fm.h, fm.w);
+  fm = (feature_map) { mid2, u->mid_res2.c_out, fm.h, fm.w };
+  for (int i = 0; s == GC_OK && i < u->n_outputs; i++)
+    s = cancelled (cancel) ? GC_ERR_CANCELLED
+                           : output_block_forward (&p, &u->outputs[i], &fm, &skips[u->n_inputs - i]);
+  /* out: GroupNorm, SiLU, conv */
+  float *normed = s == GC_OK ? ALLOC (&p, batch * fm.c * fm.h * fm.w) : NULL;
+  if (s == GC_OK && normed == NULL)
+    s = gc_layer_out_of_memory (err);
+  if (s == GC_OK)
+    s = gc_layer_group_norm (scratch, normed, fm.data, &u->out_norm_w, &u->out_norm_b, batch, fm.c,
+                             fm.h * fm.w, 1e-5f, true, err);
+  if (s == GC_OK)
+    s = gc_layer_conv (scratch, out, normed, &u->out_conv_w, &u->out_conv_b, batch, fm.h, fm.w, 1,
+                       1, err);
+  if (s == GC_ERR_CANCELLED)
+    gc_error_set (err, s, "cancelled");
+  gc_arena_reset (scratch, mark);
+  return s;
+}
+
+/* ---------------------------------------------------------------- cost */
+
+static double
+resblock_flops (const resblock *rb, int64_t hw)
+{
+  double f = 2.0 * hw * 9 * (double) (rb->c_in * rb->c_out + rb->c_out * rb->c_out);
+  if (rb->has_skip)
+    f += 2.0 * hw * (double) (rb->c_in * rb->c_out);
+  return f;
+}
+
+static double
+transformer_flops (const spatial_transformer *st, int64_t hw, int64_t tokens, int64_t context_dim)
+{
+  double c = (double) st->channels, f = 4 * c; /* projections in and out */
+  double total = 2.0 * hw * c * c * 2;
+  for (int64_t i = 0; i < st->depth; i++)
+    {
+      f = (double) st->blocks[i].ff_inner;
+      total += 2.0 * hw * c * c * 4;                   /* q, k, v, out of self-attention */
+      total += 2.0 * 2 * (double) hw * (double) hw * c; /* scores and weighted sum */
+      total += 2.0 * hw * c * c * 2 + 2.0 * tokens * (double) context_dim * c * 2;
+      total += 2.0 * 2 * (double) hw * (double) tokens * c;
+      total += 2.0 * hw * c * 2 * f + 2.0 * hw * f * c; /* GEGLU feed-forward */
+    }
+  return total;
+}
+
+double
+gc_unet_flops (const gc_unet *u, int64_t h, int64_t w, int64_t tokens)
+{
+  const gc_unet_config *cfg = &u->config;
+  double total = 2.0 * h * w * 9 * (double) (cfg->in_channels * cfg->model_channels);
+  int64_t hh = h, ww = w, ch = cfg->model_channels;
+  for (int i = 0; i < u->n_inputs; i++)
+    {
+      const unet_block *b = &u->inputs[i];
+      if (b->has_down)
+        {
+          hh = (hh + 1) / 2, ww = (ww + 1) / 2;
+          total += 2.0 * hh * ww * 9 * (double) (ch * ch);
+          continue;
+        }
+      total += resblock_flops (&b->res, hh * ww);
+      ch = b->res.c_out;
+      if (b->has_attn)
+        total += transformer_flops (&b->attn, hh * ww, tokens, cfg->context_dim);
+    }
+  total += resblock_flops (&u->mid_res1, hh * ww) + resblock_flops (&u->mid_res2, hh * ww);
+  if (u->mid_has_attn)
+    total += transformer_flops (&u->mid_attn, hh * ww, tokens, cfg->context_dim);
+  for (int i = 0; i < u->n_outputs; i++)
+    {
+      const unet_block *b = &u->outputs[i];
+      total += resblock_flops (&b->res, hh * ww);
+      if (b->has_attn)
+        total += transformer_flops (&b->attn, hh * ww, tokens, cfg->context_dim);
+      if (b->has_up)
+        {
+          hh *= 2, ww *= 2;
+          total += 2.0 * hh * ww * 9 * (double) (b->res.c_out * b->res.c_out);
+        }
+    }
+  total += 2.0 * hh * ww * 9 * (double) (cfg->model_channels * cfg->out_channels);
+  return total;
+}

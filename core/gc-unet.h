@@ -1,0 +1,50 @@
+/* gc-unet.h — the denoising UNet of Stable Diffusion (SD 1.x, 2.x and SDXL topologies).
+ *
+ * The block sequence is read from the checkpoint's LDM keys: input_blocks.N are ResNet blocks
+ * (with a spatial transformer when N.1 exists) or downsamplers (N.0.op); middle_block is
+ * ResNet–transformer–ResNet; output_blocks.N concatenate the matching skip connection, then
+ * ResNet, optional transformer, optional upsampler. Channels, context size, transformer depth
+ * and projection kind (1×1 conv or linear) come from tensor shapes; heads are 8 for SD 1.x and
+ * channels/64 otherwise. SDXL's label_emb adds the pooled text + size conditioning to the time
+ * embedding.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gc-checkpoint.h"
+#include "gc-tensor.h"
+
+typedef struct gc_unet gc_unet;
+
+typedef struct {
+  int64_t in_channels;    /* 4 */
+  int64_t out_channels;   /* 4 */
+  int64_t model_channels; /* 320 for SD */
+  int64_t time_dim;       /* 4·model_channels */
+  int64_t context_dim;    /* 768 (SD1), 1024 (SD2), 2048 (SDXL) */
+  int64_t adm_dim;        /* SDXL: label_emb input size (2816); 0 otherwise */
+  int64_t downsamplings;  /* latent sizes must be multiples of 2^downsamplings */
+} gc_unet_config;
+
+gc_status gc_unet_load (gc_unet **out, const gc_checkpoint *checkpoint, gc_error *err);
+void gc_unet_free (gc_unet *unet);
+const gc_unet_config *gc_unet_get_config (const gc_unet *unet);
+
+/* The conditioning of one evaluation. */
+typedef struct {
+  const float *context;   /* [batch, tokens, context_dim] */
+  int64_t tokens;
+  const float *adm;       /* SDXL: [batch, adm_dim]; NULL otherwise */
+} gc_unet_cond;
+
+/* out[batch, out_channels, h, w] = unet(x[batch, in_channels, h, w], timesteps[batch], cond).
+ * h and w must be multiples of 2^downsamplings. A non-NULL cancel flag is checked between
+ * blocks (GC_ERR_CANCELLED). scratch holds the activations and is reset before returning. */
+gc_status gc_unet_forward (gc_unet *unet, gc_arena *scratch, float *out, const float *x,
+                           int64_t batch, int64_t h, int64_t w, const double *timesteps,
+                           const gc_unet_cond *cond, const volatile int *cancel, gc_error *err);
+
+/* Multiply-adds ×2 of one evaluation of one image at latent size h × w (for GFLOP/s reports). */
+double gc_unet_flops (const gc_unet *unet, int64_t h, int64_t w, int64_t tokens);
