@@ -9,9 +9,9 @@
  *    doubly encoded is tokenized as it is. ftfy's other fixes are those of ftfy 6 (the release
  *    that also normalizes to NFC; ftfy 5 used NFKC).
  *  - Named HTML references are HTML 4's (the 253 of html.entities.name2codepoint with &apos;)
- *    in HTML5's spellings, with and without ';'; numeric references are all decoded. The 2000
- *    names only HTML5 has (&check;, &NotEqualTilde; …) and ftfy's all-capitals spellings
- *    (&EACUTE;) stay text.
+ *    in HTML5's spellings, with and without ';'; numeric references are all decoded. The names
+ *    only HTML5 has (&check;, &NotEqualTilde; and 1800-odd more) and ftfy's all-capitals
+ *    spellings (&EACUTE;) stay text.
  *  - Unicode data is that of the Python that generated gc-unicode.c (gc_unicode_version);
  *    the `regex` module the reference uses may ship a slightly newer Unicode.
  *
@@ -115,6 +115,8 @@ cp_push (cp_text *t, uint32_t c)
 static bool
 cp_push_all (cp_text *t, const uint32_t *c, size_t n)
 {
+  if (n == 0)
+    return true; /* t->v may still be NULL, which memcpy must not see */
   if (!cp_reserve (t, n))
     return false;
   memcpy (t->v + t->n, c, n * sizeof *c);
@@ -355,8 +357,22 @@ ends_html_name (uint32_t c)
          || c == ';';
 }
 
-/* One pass of Python's html.unescape: numeric references, then names, where an unknown name
- * still yields its longest known prefix ("&ampfoo" → "&foo", as browsers do). */
+/* How much of the name s[0..length) (length > 0) html.unescape decodes: all of it when it is
+ * an entity, else its longest prefix of two or more characters that is one ("ampfoo" → "amp",
+ * as browsers read the legacy names that lack ';'), else nothing. */
+static size_t
+known_name_length (const uint32_t *s, size_t length)
+{
+  if (entity_of (s, length) != 0)
+    return length;
+  for (size_t prefix = length - 1; prefix >= 2; prefix--)
+    if (entity_of (s, prefix) != 0)
+      return prefix;
+  return 0;
+}
+
+/* One pass of Python's html.unescape: a numeric reference, else a name of up to 32 characters
+ * with an optional ';'. */
 static bool
 html_unescape (const cp_text *in, cp_text *out)
 {
@@ -380,25 +396,28 @@ html_unescape (const cp_text *in, cp_text *out)
           i += length;
           continue;
         }
-      size_t name = 0;
-      while (name < HTML_NAME_MAX && i + 1 + name < n && !ends_html_name (s[i + 1 + name]))
-        name++;
-      if (name > 0 && i + 1 + name < n && s[i + 1 + name] == ';')
-        name++;
-      /* name == 0 (a lone '&', or "&#" with no digits) is no reference at all. */
-      size_t known = name == 0 ? 0 : entity_of (s + i + 1, name) != 0 ? name : 0;
-      for (size_t prefix = name - (name > 0); known == 0 && prefix >= 2; prefix--)
-        if (entity_of (s + i + 1, prefix) != 0)
-          known = prefix;
-      if (known == 0)
+      const uint32_t *name = s + i + 1;
+      size_t name_length = 0;
+      while (name_length < HTML_NAME_MAX && i + 1 + name_length < n
+             && !ends_html_name (name[name_length]))
+        name_length++;
+      /* A lone '&', or "&#" without digits, is no reference at all. */
+      if (name_length == 0)
         {
-          if (!cp_push_all (out, s + i, 1 + name))
+          if (!cp_push (out, s[i++]))
             return false;
+          continue;
         }
-      else if (!cp_push (out, entity_of (s + i + 1, known))
-               || !cp_push_all (out, s + i + 1 + known, name - known))
+      if (i + 1 + name_length < n && name[name_length] == ';')
+        name_length++;
+      size_t known = known_name_length (name, name_length);
+      if (known > 0 && !cp_push (out, entity_of (name, known)))
         return false;
-      i += 1 + name;
+      if (known == 0 && !cp_push (out, '&'))
+        return false;
+      if (!cp_push_all (out, name + known, name_length - known))
+        return false;
+      i += 1 + name_length;
     }
   return true;
 }
@@ -427,7 +446,7 @@ ftfy_unescape (const cp_text *in, cp_text *out)
           continue;
         }
       size_t length = start + run + 1 - i; /* "&", "#"?, the run, ";" */
-      uint32_t c = 0;
+      uint32_t c = 0;                      /* 0: not decoded (no reference yields U+0000) */
       if (start == i + 1)
         c = entity_of (s + start, run + 1);
       else if (numeric_reference (s + i, length, &c) != length || c == ';')

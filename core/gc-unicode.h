@@ -52,5 +52,5 @@ uint32_t gc_unicode_cp1252 (uint8_t b);
 /* The character an HTML named reference stands for, name spelt as a key of Python's
  * html.entities.html5 ("eacute;", or "eacute" for the legacy form without ';'), or 0 when it
  * is not one Gouache knows. Known are the names of HTML 4 and "apos", in every spelling HTML5
- * accepts for them; HTML5's 2000 further names (&check;, &NotEqualTilde; …) are not. */
+ * accepts for them; the names only HTML5 has (&check;, &NotEqualTilde; …) are not. */
 uint32_t gc_html_entity (const char *name, size_t length);
