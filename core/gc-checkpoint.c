@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gc-diffusers-names.h"
 
@@ -333,4 +335,19 @@ const char *
 gc_checkpoint_metadata (const gc_checkpoint *c, const char *key)
 {
   return c->n_files > 0 ? gc_safetensors_metadata (c->files[0], key) : NULL;
+}
+
+void
+gc_checkpoint_release_pages (gc_checkpoint *c)
+{
+  uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+  for (int i = 0; i < c->n_files; i++)
+    {
+      size_t size;
+      const void *data = gc_safetensors_data_section (c->files[i], &size);
+      uintptr_t start = ((uintptr_t) data + page - 1) & ~(page - 1);
+      uintptr_t end = ((uintptr_t) data + size) & ~(page - 1);
+      if (end > start)
+        madvise ((void *) start, end - start, MADV_DONTNEED);
+    }
 }

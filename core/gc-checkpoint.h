@@ -42,5 +42,9 @@ size_t gc_checkpoint_count (const gc_checkpoint *checkpoint);
 const char *gc_checkpoint_key (const gc_checkpoint *checkpoint, size_t index);
 const gc_st_tensor *gc_checkpoint_tensor (const gc_checkpoint *checkpoint, size_t index);
 
+/* Drops the resident pages of the mapped files (clean, file-backed: they are read back from
+ * the page cache when next touched). Lowers the resident memory between pipeline phases. */
+void gc_checkpoint_release_pages (gc_checkpoint *checkpoint);
+
 /* Metadata of the (first) file: e.g. "modelspec.prediction_type". NULL if absent. */
 const char *gc_checkpoint_metadata (const gc_checkpoint *checkpoint, const char *key);

@@ -3,7 +3,9 @@
 #include <math.h>
 #include <string.h>
 
+#include <cpuid.h>
 #include <immintrin.h>
+#include <stdbool.h>
 
 static const struct {
   const char *name;
@@ -145,7 +147,12 @@ f16_to_f32 (float *dst, const uint16_t *src, size_t n)
 {
   static int has_f16c = -1;
   if (has_f16c < 0)
-    has_f16c = __builtin_cpu_supports ("f16c") && __builtin_cpu_supports ("avx2");
+    {
+      /* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c") */
+      unsigned eax, ebx, ecx, edx;
+      bool f16c = __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+      has_f16c = f16c && __builtin_cpu_supports ("avx2");
+    }
   if (has_f16c)
     {
       f16_to_f32_f16c (dst, src, n);

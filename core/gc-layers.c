@@ -44,10 +44,31 @@ gc_layer_linear (gc_arena *scratch, float *out, int64_t ld_out, const float *x, 
   return GC_OK;
 }
 
+/* Stride-1 kernels larger than 1×1: widen and reorder the weight in one pass. */
+static gc_status
+conv_by_taps (gc_arena *scratch, float *out, const float *x, const gc_param *w, const gc_param *b,
+              const gc_conv2d_shape *shape, gc_error *err)
+{
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  float *taps = gc_arena_floats (scratch, (size_t) gc_param_numel (w));
+  const float *bf = b ? gc_param_f32 (scratch, b) : NULL;
+  if (taps == NULL || (b && bf == NULL))
+    return gc_layer_out_of_memory (err);
+  if (w->merged)
+    gc_conv2d_taps (scratch, taps, w->merged, GC_DTYPE_F32, shape);
+  else
+    gc_conv2d_taps (scratch, taps, w->weight.data, w->weight.dtype, shape);
+  gc_conv2d_forward_taps (scratch, out, x, taps, bf, shape);
+  gc_arena_reset (scratch, mark);
+  return GC_OK;
+}
+
 gc_status
 gc_layer_conv_padded (gc_arena *scratch, float *out, const float *x, const gc_param *w,
                       const gc_param *b, gc_conv2d_shape shape, gc_error *err)
 {
+  if (shape.stride == 1 && shape.kh * shape.kw > 1)
+    return conv_by_taps (scratch, out, x, w, b, &shape, err);
   gc_arena_mark_t mark = gc_arena_mark (scratch);
   const float *wf = gc_param_f32 (scratch, w);
   const float *bf = b ? gc_param_f32 (scratch, b) : NULL;

@@ -152,12 +152,31 @@ activation_derivative (double v, gc_activation act)
   return 1;
 }
 
+/* The backwards of this file: d_x += f'(x)·d_out, element by element or row by row. */
+typedef struct {
+  float *d_x;
+  const float *d_out;
+  const float *x; /* the forward's input; softmax: its output */
+  int64_t dim;
+  gc_activation act;
+} backward_job;
+
+static void
+activation_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const backward_job *j = ctx;
+  for (int64_t i = begin; i < end; i++)
+    j->d_x[i] += (float) (j->d_out[i] * activation_derivative (j->x[i], j->act));
+}
+
 void
 gc_activation_backward (float *d_x, const float *d_out, const float *x, int64_t count,
                         gc_activation act)
 {
-  for (int64_t i = 0; i < count; i++)
-    d_x[i] += (float) (d_out[i] * activation_derivative (x[i], act));
+  if (d_x == NULL)
+    return;
+  backward_job job = { .d_x = d_x, .d_out = d_out, .x = x, .act = act };
+  gc_parallel_for (count, 1 << 14, activation_backward_range, &job);
 }
 
 typedef struct {
@@ -198,18 +217,29 @@ gc_geglu_forward_naive (float *out, const float *x, int64_t rows, int64_t dim)
     }
 }
 
+static void
+geglu_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const backward_job *j = ctx;
+  int64_t dim = j->dim;
+  for (int64_t r = begin; r < end; r++)
+    for (int64_t i = 0; i < dim; i++)
+      {
+        double a = j->x[r * 2 * dim + i], g = j->x[r * 2 * dim + dim + i];
+        double dy = j->d_out[r * dim + i];
+        double gelu = 0.5 * g * (1 + erf (g * M_SQRT1_2));
+        j->d_x[r * 2 * dim + i] += (float) (dy * gelu);
+        j->d_x[r * 2 * dim + dim + i] += (float) (dy * a * activation_derivative (g, GC_ACT_GELU));
+      }
+}
+
 void
 gc_geglu_backward (float *d_x, const float *d_out, const float *x, int64_t rows, int64_t dim)
 {
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t i = 0; i < dim; i++)
-      {
-        double a = x[r * 2 * dim + i], g = x[r * 2 * dim + dim + i];
-        double dy = d_out[r * dim + i];
-        double gelu = 0.5 * g * (1 + erf (g * M_SQRT1_2));
-        d_x[r * 2 * dim + i] += (float) (dy * gelu);
-        d_x[r * 2 * dim + dim + i] += (float) (dy * a * activation_derivative (g, GC_ACT_GELU));
-      }
+  if (d_x == NULL)
+    return;
+  backward_job job = { .d_x = d_x, .d_out = d_out, .x = x, .dim = dim };
+  gc_parallel_for (rows, 1 + 4096 / (dim + 1), geglu_backward_range, &job);
 }
 
 /* One row: subtract the maximum, exponentiate, normalise by the sum (accumulated in double). */
@@ -306,17 +336,28 @@ gc_softmax_forward_naive (float *out, const float *x, int64_t rows, int64_t dim)
     }
 }
 
+static void
+softmax_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  /* dx = y ⊙ (dy − Σ dy·y) */
+  const backward_job *j = ctx;
+  for (int64_t r = begin; r < end; r++)
+    {
+      const float *y = j->x + r * j->dim, *dy = j->d_out + r * j->dim;
+      float *dx = j->d_x + r * j->dim;
+      double dot = 0;
+      for (int64_t i = 0; i < j->dim; i++)
+        dot += (double) dy[i] * y[i];
+      for (int64_t i = 0; i < j->dim; i++)
+        dx[i] += (float) (y[i] * (dy[i] - dot));
+    }
+}
+
 void
 gc_softmax_backward (float *d_x, const float *d_out, const float *out, int64_t rows, int64_t dim)
 {
-  /* dx = y ⊙ (dy − Σ dy·y) */
-  for (int64_t r = 0; r < rows; r++)
-    {
-      const float *y = out + r * dim, *dy = d_out + r * dim;
-      double dot = 0;
-      for (int64_t i = 0; i < dim; i++)
-        dot += (double) dy[i] * y[i];
-      for (int64_t i = 0; i < dim; i++)
-        d_x[r * dim + i] += (float) (y[i] * (dy[i] - dot));
-    }
+  if (d_x == NULL)
+    return;
+  backward_job job = { .d_x = d_x, .d_out = d_out, .x = out, .dim = dim };
+  gc_parallel_for (rows, 1 + 16384 / (dim + 1), softmax_backward_range, &job);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "gc-matmul.h"
+#include "gc-simd.h"
 #include "gc-threads.h"
 
 enum { TILE = 64 };
@@ -49,6 +50,56 @@ attention_weights (float *scores, const attention_job *j, int64_t b, int64_t h, 
   gc_softmax_forward (scores, scores, rows, s->tk);
 }
 
+/* row[i] = exp(row[i] − max row); returns the sum (in double). The division by the sum is left
+ * for the output rows, which are dh wide instead of tk. */
+GC_AVX2 static double
+exp_row_avx2 (float *row, int64_t n)
+{
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; i++)
+    max = row[i] > max ? row[i] : max;
+  if (max == -INFINITY)
+    return 0;
+  __m256 vmax = _mm256_set1_ps (max);
+  __m256d acc_lo = _mm256_setzero_pd (), acc_hi = _mm256_setzero_pd ();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 e = gc_exp8 (_mm256_sub_ps (_mm256_loadu_ps (row + i), vmax));
+      _mm256_storeu_ps (row + i, e);
+      acc_lo = _mm256_add_pd (acc_lo, _mm256_cvtps_pd (_mm256_castps256_ps128 (e)));
+      acc_hi = _mm256_add_pd (acc_hi, _mm256_cvtps_pd (_mm256_extractf128_ps (e, 1)));
+    }
+  double lanes[4];
+  _mm256_storeu_pd (lanes, _mm256_add_pd (acc_lo, acc_hi));
+  double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < n; i++)
+    {
+      row[i] = expf (row[i] - max);
+      sum += row[i];
+    }
+  return sum;
+}
+
+static double
+exp_row (float *row, int64_t n)
+{
+  if (gc_cpu_has_avx2 ())
+    return exp_row_avx2 (row, n);
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; i++)
+    max = row[i] > max ? row[i] : max;
+  if (max == -INFINITY)
+    return 0;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++)
+    {
+      row[i] = expf (row[i] - max);
+      sum += row[i];
+    }
+  return sum;
+}
+
 static void
 attention_range (void *ctx, int64_t begin, int64_t end)
 {
@@ -61,12 +112,27 @@ attention_range (void *ctx, int64_t begin, int64_t end)
       int64_t tile = task % j->tiles, bh = task / j->tiles;
       int64_t b = bh / s->heads, h = bh % s->heads;
       int64_t q0 = tile * TILE, rows = q0 + TILE > s->tq ? s->tq - q0 : TILE;
-      attention_weights (scores, j, b, h, q0, rows);
-      /* out[rows, dh] = p[rows, tk] · v[tk, dh] */
+      const float *q = j->q + (b * s->tq + q0) * s->q_stride + h * s->dh;
+      const float *k = j->k + b * s->tk * s->k_stride + h * s->dh;
       const float *v = j->v + b * s->tk * s->v_stride + h * s->dh;
       float *out = j->out + (b * s->tq + q0) * out_stride + h * s->dh;
+      /* scores[rows, tk] = q · kᵀ / √dh */
+      gc_matmul (scores, s->tk, q, s->q_stride, false, k, s->k_stride, true, rows, s->tk, s->dh,
+                 1.0f / sqrtf ((float) s->dh), 0);
+      if (s->causal)
+        mask_future (scores, rows, s->tk, q0);
+      float inverse_sums[TILE];
+      for (int64_t r = 0; r < rows; r++)
+        {
+          double sum = exp_row (scores + r * s->tk, s->tk);
+          inverse_sums[r] = sum > 0 ? (float) (1.0 / sum) : 0.0f;
+        }
+      /* out[rows, dh] = exp(scores) · v, then each row divided by its sum */
       gc_matmul (out, out_stride, scores, s->tk, false, v, s->v_stride, false, rows, s->dh, s->tk,
                  1, 0);
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t d = 0; d < s->dh; d++)
+          out[r * out_stride + d] *= inverse_sums[r];
     }
 }
 

@@ -6,7 +6,10 @@
  * product weight_tap[c_out, c_in] · padded[c_in, rows·wp] accumulated into the grid; the
  * wp − ow garbage columns of each row are dropped when the grid is copied out. No im2col
  * matrix is ever built. Other strides (the downsampling convolutions) use im2col.
- * Both work on bands of output rows so each thread's buffers stay a few MiB at any image size.
+ * Large images are cut into bands of output rows, one thread per band, so each thread's
+ * buffers stay a few MiB at any size. Small images (the UNet's deep levels: 8×8 latents with
+ * 1280 channels) stack every image of the batch into one padded buffer instead and run each tap
+ * as one product split over output channels: bands there would be a few columns wide.
  */
 #include "gc-ops.h"
 
@@ -35,6 +38,9 @@ gc_conv2d_square (int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, 
   gc_conv2d_shape s = { n, c_in, h, w, c_out, k, k, stride, pad, pad, pad, pad };
   return s;
 }
+
+/* Below this many output columns per thread, bands would be too narrow for efficient products. */
+enum { STACK_BELOW_COLUMNS = 2048 };
 
 /* Output rows per band: aim for ~2048 product columns, but leave every thread work. */
 static int64_t
@@ -224,15 +230,104 @@ run_bands (void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* weight[c_out, c_in, kh, kw] → taps[kh·kw, c_out, c_in] */
+/* Stride 1, small images: all images stacked vertically in one padded buffer, so output row r of
+ * image i is grid row i·hp + r and the rows between images are computed and dropped. */
 static void
-weight_to_taps (float *taps, const float *weight, const gc_conv2d_shape *s)
+conv_stacked_shifted (gc_arena *scratch, float *out, const float *in, const float *taps,
+                      const float *bias, const gc_conv2d_shape *s, int64_t oh, int64_t ow)
 {
-  int64_t kk = s->kh * s->kw;
-  for (int64_t o = 0; o < s->c_out; o++)
-    for (int64_t i = 0; i < s->c_in; i++)
-      for (int64_t t = 0; t < kk; t++)
-        taps[(t * s->c_out + o) * s->c_in + i] = weight[(o * s->c_in + i) * kk + t];
+  int64_t hp = s->pad_top + s->h + s->pad_bottom, wp = s->pad_left + s->w + s->pad_right;
+  int64_t plane = s->n * hp * wp;                 /* one channel of the stacked images */
+  int64_t cols = (s->n * hp - (s->kh - 1)) * wp; /* grid columns */
+  float *padded = gc_arena_floats (scratch, (size_t) (s->c_in * plane + s->kw));
+  float *grid = gc_arena_floats (scratch, (size_t) (s->c_out * cols));
+  memset (padded, 0, sizeof (float) * (size_t) (s->c_in * plane + s->kw));
+  for (int64_t i = 0; i < s->n; i++)
+    for (int64_t c = 0; c < s->c_in; c++)
+      for (int64_t y = 0; y < s->h; y++)
+        memcpy (padded + c * plane + (i * hp + s->pad_top + y) * wp + s->pad_left,
+                in + ((i * s->c_in + c) * s->h + y) * s->w, sizeof (float) * s->w);
+  for (int64_t ky = 0; ky < s->kh; ky++)
+    for (int64_t kx = 0; kx < s->kw; kx++)
+      {
+        int64_t tap = ky * s->kw + kx;
+        gc_matmul (grid, cols, taps + tap * s->c_out * s->c_in, s->c_in, false,
+                   padded + ky * wp + kx, plane, false, s->c_out, cols, s->c_in, 1,
+                   tap == 0 ? 0 : 1);
+      }
+  for (int64_t i = 0; i < s->n; i++)
+    for (int64_t o = 0; o < s->c_out; o++)
+      for (int64_t y = 0; y < oh; y++)
+        {
+          float *dst = out + ((i * s->c_out + o) * oh + y) * ow;
+          const float *src = grid + o * cols + (i * hp + y) * wp;
+          float b = bias ? bias[o] : 0;
+          for (int64_t x = 0; x < ow; x++)
+            dst[x] = src[x] + b;
+        }
+}
+
+typedef struct {
+  float *taps;
+  const unsigned char *weight;
+  gc_dtype dtype;
+  const gc_conv2d_shape *s;
+  float **rows; /* per thread slot: one output channel's weights [c_in·kh·kw] as float */
+} taps_job;
+
+static void
+taps_range (void *ctx, int64_t begin, int64_t end)
+{
+  const taps_job *j = ctx;
+  const gc_conv2d_shape *s = j->s;
+  int64_t kk = s->kh * s->kw, per_output = s->c_in * kk;
+  float *row = j->rows[gc_thread_slot ()];
+  for (int64_t o = begin; o < end; o++)
+    {
+      gc_convert_to_f32 (row, j->weight + (size_t) (o * per_output) * gc_dtype_size (j->dtype),
+                         j->dtype, (size_t) per_output);
+      for (int64_t i = 0; i < s->c_in; i++)
+        for (int64_t t = 0; t < kk; t++)
+          j->taps[(t * s->c_out + o) * s->c_in + i] = row[i * kk + t];
+    }
+}
+
+void
+gc_conv2d_taps (gc_arena *scratch, float *taps, const void *weight, gc_dtype dtype,
+                const gc_conv2d_shape *s)
+{
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  int threads = gc_threads_get ();
+  float *rows[GC_MAX_THREADS];
+  for (int t = 0; t < threads; t++)
+    rows[t] = gc_arena_floats (scratch, (size_t) (s->c_in * s->kh * s->kw));
+  taps_job job = { taps, weight, dtype, s, rows };
+  gc_parallel_for (s->c_out, 16, taps_range, &job);
+  gc_arena_reset (scratch, mark);
+}
+
+void
+gc_conv2d_forward_taps (gc_arena *scratch, float *out, const float *in, const float *taps,
+                        const float *bias, const gc_conv2d_shape *s)
+{
+  assert (s->stride == 1);
+  int64_t oh = gc_conv2d_out_h (s), ow = gc_conv2d_out_w (s);
+  int64_t wp = s->pad_left + s->w + s->pad_right;
+  int threads = gc_threads_get ();
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  if (s->n * oh * wp < threads * STACK_BELOW_COLUMNS)
+    conv_stacked_shifted (scratch, out, in, taps, bias, s, oh, ow);
+  else
+    {
+      conv_job job = { s, out, in, taps, bias, oh, ow, band_rows (oh, wp, s->n), 0 };
+      job.bands = (oh + job.rows - 1) / job.rows;
+      float *buffers[GC_MAX_THREADS];
+      for (int t = 0; t < threads; t++)
+        buffers[t] = gc_arena_floats (scratch, band_floats (&job));
+      band_run run = { &job, buffers };
+      gc_parallel_for (s->n * job.bands, 1, run_bands, &run);
+    }
+  gc_arena_reset (scratch, mark);
 }
 
 void
@@ -255,16 +350,15 @@ gc_conv2d_forward (gc_arena *scratch, float *out, const float *in, const float *
       return;
     }
   gc_arena_mark_t mark = gc_arena_mark (scratch);
-  conv_job job = { s, out, in, weight, bias, oh, ow, 0, 0 };
   if (s->stride == 1)
     {
       float *taps = gc_arena_floats (scratch, (size_t) (s->kh * s->kw * s->c_out * s->c_in));
-      weight_to_taps (taps, weight, s);
-      job.weight = taps;
-      job.rows = band_rows (oh, s->pad_left + s->w + s->pad_right, s->n);
+      gc_conv2d_taps (scratch, taps, weight, GC_DTYPE_F32, s);
+      gc_conv2d_forward_taps (scratch, out, in, taps, bias, s);
+      gc_arena_reset (scratch, mark);
+      return;
     }
-  else
-    job.rows = band_rows (oh, ow, s->n);
+  conv_job job = { s, out, in, weight, bias, oh, ow, band_rows (oh, ow, s->n), 0 };
   job.bands = (oh + job.rows - 1) / job.rows;
   int threads = gc_threads_get ();
   float *buffers[GC_MAX_THREADS];
@@ -301,6 +395,61 @@ gc_conv2d_forward_naive (float *out, const float *in, const float *weight, const
           }
 }
 
+/* The backward's column buffer holds at most this many floats (16 MiB): large products, bounded
+ * memory. */
+enum { BACKWARD_COL_FLOATS = 1 << 22 };
+
+typedef struct {
+  const gc_conv2d_shape *s;
+  float *d_in, *d_bias, *col;
+  const float *in, *d_out;
+  int64_t oh, ow, y0, rows;
+} conv_backward_job;
+
+/* d_bias[o] += Σ d_out[·, o, ·] in double, a task per output channel. */
+static void
+bias_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const conv_backward_job *j = ctx;
+  const gc_conv2d_shape *s = j->s;
+  int64_t plane = j->oh * j->ow;
+  for (int64_t o = begin; o < end; o++)
+    {
+      double sum = 0;
+      for (int64_t n = 0; n < s->n; n++)
+        {
+          const float *g = j->d_out + (n * s->c_out + o) * plane;
+          for (int64_t i = 0; i < plane; i++)
+            sum += g[i];
+        }
+      j->d_bias[o] += (float) sum;
+    }
+}
+
+/* The band's im2col and col2im split by input channel: a channel's rows of col and its plane of
+ * d_in belong to one task. The helpers see a shape narrowed to those channels. */
+static void
+im2col_channels (void *ctx, int64_t begin, int64_t end)
+{
+  const conv_backward_job *j = ctx;
+  gc_conv2d_shape part = *j->s;
+  part.c_in = end - begin;
+  int64_t taps = part.kh * part.kw, cols = j->rows * j->ow;
+  im2col_band (j->col + begin * taps * cols, j->in + begin * part.h * part.w, &part, j->ow, j->y0,
+               j->rows);
+}
+
+static void
+col2im_channels (void *ctx, int64_t begin, int64_t end)
+{
+  const conv_backward_job *j = ctx;
+  gc_conv2d_shape part = *j->s;
+  part.c_in = end - begin;
+  int64_t taps = part.kh * part.kw, cols = j->rows * j->ow;
+  col2im_band (j->d_in + begin * part.h * part.w, j->col + begin * taps * cols, &part, j->ow,
+               j->y0, j->rows);
+}
+
 void
 gc_conv2d_backward (gc_arena *scratch, float *d_in, float *d_weight, float *d_bias,
                     const float *d_out, const float *in, const float *weight,
@@ -309,38 +458,56 @@ gc_conv2d_backward (gc_arena *scratch, float *d_in, float *d_weight, float *d_bi
   int64_t oh = gc_conv2d_out_h (s), ow = gc_conv2d_out_w (s);
   int64_t plane = oh * ow;
   int64_t k = s->c_in * s->kh * s->kw;
+  conv_backward_job job = { s, d_in, d_bias, NULL, in, d_out, oh, ow, 0, 0 };
   if (d_bias)
-    for (int64_t o = 0; o < s->c_out; o++)
-      {
-        double sum = 0;
-        for (int64_t n = 0; n < s->n; n++)
-          for (int64_t i = 0; i < plane; i++)
-            sum += d_out[(n * s->c_out + o) * plane + i];
-        d_bias[o] += (float) sum;
-      }
+    gc_parallel_for (s->c_out, 1 + (1 << 14) / (s->n * plane + 1), bias_backward_range, &job);
   if (d_in == NULL && d_weight == NULL)
     return;
-  /* Bands in sequence (they share d_weight and overlap in d_in); each product is parallel. */
+  bool pointwise = s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_top == 0
+                   && s->pad_bottom == 0 && s->pad_left == 0 && s->pad_right == 0;
+  if (pointwise)
+    {
+      /* the input is its own column matrix: plain products, image by image */
+      for (int64_t n = 0; n < s->n; n++)
+        {
+          const float *g = d_out + n * s->c_out * plane; /* [c_out, hw] */
+          const float *x = in + n * s->c_in * plane;     /* [c_in, hw] */
+          if (d_weight)
+            gc_matmul (d_weight, s->c_in, g, plane, false, x, plane, true, s->c_out, s->c_in,
+                       plane, 1, 1);
+          if (d_in)
+            gc_matmul (d_in + n * s->c_in * plane, plane, weight, s->c_in, true, g, plane, false,
+                       s->c_in, plane, s->c_out, 1, 1);
+        }
+      return;
+    }
+  /* Bands of output rows in sequence (they share d_weight and overlap in d_in); within a band
+   * the products and the im2col/col2im copies run on the pool. */
   gc_arena_mark_t mark = gc_arena_mark (scratch);
-  int64_t rows = band_rows (oh, ow, 1);
-  float *col = gc_arena_floats (scratch, (size_t) (k * rows * ow));
+  int64_t rows = BACKWARD_COL_FLOATS / (k * ow);
+  rows = rows < 1 ? 1 : rows > oh ? oh : rows;
+  job.col = gc_arena_floats (scratch, (size_t) (k * rows * ow));
+  int64_t channel_grain = 1 + (1 << 14) / (s->kh * s->kw * rows * ow + 1);
   for (int64_t n = 0; n < s->n; n++)
     for (int64_t y0 = 0; y0 < oh; y0 += rows)
       {
-        int64_t r = y0 + rows > oh ? oh - y0 : rows;
-        int64_t cols = r * ow;
+        job.y0 = y0;
+        job.rows = y0 + rows > oh ? oh - y0 : rows;
+        int64_t cols = job.rows * ow;
         const float *g = d_out + n * s->c_out * plane + y0 * ow; /* [c_out, cols], stride plane */
         if (d_weight)
           {
-            im2col_band (col, in + n * s->c_in * s->h * s->w, s, ow, y0, r);
+            job.in = in + n * s->c_in * s->h * s->w;
+            gc_parallel_for (s->c_in, channel_grain, im2col_channels, &job);
             /* d_weight[c_out, k] += g[c_out, cols] · col[k, cols]ᵀ */
-            gc_matmul (d_weight, k, g, plane, false, col, cols, true, s->c_out, k, cols, 1, 1);
+            gc_matmul (d_weight, k, g, plane, false, job.col, cols, true, s->c_out, k, cols, 1, 1);
           }
         if (d_in)
           {
             /* dcol[k, cols] = weight[c_out, k]ᵀ · g[c_out, cols] */
-            gc_matmul (col, cols, weight, k, true, g, plane, false, k, cols, s->c_out, 1, 0);
-            col2im_band (d_in + n * s->c_in * s->h * s->w, col, s, ow, y0, r);
+            gc_matmul (job.col, cols, weight, k, true, g, plane, false, k, cols, s->c_out, 1, 0);
+            job.d_in = d_in + n * s->c_in * s->h * s->w;
+            gc_parallel_for (s->c_in, channel_grain, col2im_channels, &job);
           }
       }
   gc_arena_reset (scratch, mark);

@@ -49,6 +49,35 @@ gc_linear_forward_naive (float *out, const float *in, const float *weight, const
       }
 }
 
+enum { BIAS_COLUMNS = 64 };
+
+typedef struct {
+  float *d_bias;
+  const float *d_out;
+  int64_t rows, out_f;
+} bias_grad_job;
+
+/* d_bias[o] += Σ_r d_out[r, o] in double; a task sums a block of columns, reading along rows. */
+static void
+bias_grad_blocks (void *ctx, int64_t begin, int64_t end)
+{
+  const bias_grad_job *j = ctx;
+  for (int64_t block = begin; block < end; block++)
+    {
+      int64_t o0 = block * BIAS_COLUMNS;
+      int64_t width = o0 + BIAS_COLUMNS > j->out_f ? j->out_f - o0 : BIAS_COLUMNS;
+      double sum[BIAS_COLUMNS] = { 0 };
+      for (int64_t r = 0; r < j->rows; r++)
+        {
+          const float *g = j->d_out + r * j->out_f + o0;
+          for (int64_t i = 0; i < width; i++)
+            sum[i] += g[i];
+        }
+      for (int64_t i = 0; i < width; i++)
+        j->d_bias[o0 + i] += (float) sum[i];
+    }
+}
+
 void
 gc_linear_backward (float *d_in, float *d_weight, float *d_bias, const float *d_out,
                     const float *in, const float *weight, int64_t rows, int64_t in_f,
@@ -61,11 +90,9 @@ gc_linear_backward (float *d_in, float *d_weight, float *d_bias, const float *d_
   if (d_weight)
     gc_matmul (d_weight, in_f, d_out, out_f, true, in, in_f, false, out_f, in_f, rows, 1, 1);
   if (d_bias)
-    for (int64_t o = 0; o < out_f; o++)
-      {
-        double sum = 0;
-        for (int64_t r = 0; r < rows; r++)
-          sum += d_out[r * out_f + o];
-        d_bias[o] += (float) sum;
-      }
+    {
+      bias_grad_job job = { d_bias, d_out, rows, out_f };
+      gc_parallel_for ((out_f + BIAS_COLUMNS - 1) / BIAS_COLUMNS,
+                       1 + (1 << 16) / (rows * BIAS_COLUMNS + 1), bias_grad_blocks, &job);
+    }
 }

@@ -119,57 +119,99 @@ gc_group_norm_forward_naive (float *out, const float *x, const float *gamma, con
       }
 }
 
+/* The norms' backwards. With x̂ = (x − mean)·rstd, y = x̂·gamma + beta and dx̂ = dy·gamma:
+ *   d_gamma += Σ dy·x̂,  d_beta += Σ dy  (over everything normalised with that gamma entry),
+ *   dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂))  (means over the group or row).
+ * Each gradient value is written by one task and its sums run in a fixed order, so the result
+ * does not depend on the number of threads. */
+typedef struct {
+  float *d_x, *d_gamma, *d_beta;
+  const float *d_out, *x, *mean_rstd, *gamma;
+  int64_t n, c, hw, groups; /* layer norm: n = rows, c = dim */
+} norm_backward_job;
+
+/* Σ g and Σ g·(x − mean) in double over count values, g = dy (times w where w is not NULL); four
+ * partial sums so the additions do not wait on each other. */
+static void
+gradient_sums (const float *dy, const float *w, const float *x, double mean, int64_t count,
+               double *sum, double *sum_centred)
+{
+  double s[4] = { 0 }, t[4] = { 0 };
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4)
+    for (int l = 0; l < 4; l++)
+      {
+        double g = w ? (double) dy[i + l] * w[i + l] : dy[i + l];
+        s[l] += g;
+        t[l] += g * (x[i + l] - mean);
+      }
+  for (; i < count; i++)
+    {
+      double g = w ? (double) dy[i] * w[i] : dy[i];
+      s[0] += g;
+      t[0] += g * (x[i] - mean);
+    }
+  *sum = (s[0] + s[1]) + (s[2] + s[3]);
+  *sum_centred = (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+/* Group norm, one task per group, over all images: its channels' d_gamma and d_beta (summed in
+ * double per image) and d_x, in two passes over the group's memory. */
+static void
+group_norm_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const norm_backward_job *j = ctx;
+  int64_t per_group = j->c / j->groups;
+  double count = (double) (per_group * j->hw);
+  for (int64_t group = begin; group < end; group++)
+    for (int64_t image = 0; image < j->n; image++)
+      {
+        int64_t task = image * j->groups + group, first = group * per_group;
+        int64_t offset = (image * j->c + first) * j->hw;
+        const float *x = j->x + offset, *dy = j->d_out + offset;
+        double mean = j->mean_rstd[2 * task], rstd = j->mean_rstd[2 * task + 1];
+        double sum_dxhat = 0, sum_dxhat_xhat = 0;
+        for (int64_t ch = 0; ch < per_group; ch++)
+          {
+            double sum_dy, sum_dy_centred;
+            gradient_sums (dy + ch * j->hw, NULL, x + ch * j->hw, mean, j->hw, &sum_dy,
+                           &sum_dy_centred);
+            double sum_dy_xhat = sum_dy_centred * rstd;
+            if (j->d_gamma)
+              j->d_gamma[first + ch] += (float) sum_dy_xhat;
+            if (j->d_beta)
+              j->d_beta[first + ch] += (float) sum_dy;
+            double gm = j->gamma ? j->gamma[first + ch] : 1.0;
+            sum_dxhat += gm * sum_dy;
+            sum_dxhat_xhat += gm * sum_dy_xhat;
+          }
+        if (j->d_x == NULL)
+          continue;
+        double mean_dxhat = sum_dxhat / count, mean_dxhat_xhat = sum_dxhat_xhat / count;
+        float *dx = j->d_x + offset;
+        int64_t hw = j->hw;
+        for (int64_t ch = 0; ch < per_group; ch++)
+          {
+            double gm = j->gamma ? j->gamma[first + ch] : 1.0;
+            for (int64_t k = ch * hw; k < (ch + 1) * hw; k++)
+              {
+                double xhat = (x[k] - mean) * rstd;
+                dx[k] += (float) (rstd * (dy[k] * gm - mean_dxhat - xhat * mean_dxhat_xhat));
+              }
+          }
+      }
+}
+
 void
 gc_group_norm_backward (float *d_x, float *d_gamma, float *d_beta, const float *d_out,
                         const float *x, const float *mean_rstd, const float *gamma, int64_t n,
                         int64_t c, int64_t hw, int64_t groups)
 {
-  int64_t per_group = c / groups;
-  double count = (double) (per_group * hw);
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t g = 0; g < groups; g++)
-      {
-        int64_t task = i * groups + g;
-        double mean = mean_rstd[2 * task], rstd = mean_rstd[2 * task + 1];
-        /* x̂ = (x − mean)·rstd; with dx̂ = d_out·gamma:
-         * dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) */
-        double sum_dxhat = 0, sum_dxhat_xhat = 0;
-        for (int64_t ch = 0; ch < per_group; ch++)
-          {
-            int64_t channel = g * per_group + ch;
-            int64_t offset = (i * c + channel) * hw;
-            double gm = gamma ? gamma[channel] : 1.0;
-            double dg = 0, db = 0;
-            for (int64_t k = 0; k < hw; k++)
-              {
-                double xhat = (x[offset + k] - mean) * rstd;
-                double dy = d_out[offset + k];
-                dg += dy * xhat;
-                db += dy;
-                sum_dxhat += dy * gm;
-                sum_dxhat_xhat += dy * gm * xhat;
-              }
-            if (d_gamma)
-              d_gamma[channel] += (float) dg;
-            if (d_beta)
-              d_beta[channel] += (float) db;
-          }
-        if (d_x == NULL)
-          continue;
-        double mean_dxhat = sum_dxhat / count, mean_dxhat_xhat = sum_dxhat_xhat / count;
-        for (int64_t ch = 0; ch < per_group; ch++)
-          {
-            int64_t channel = g * per_group + ch;
-            int64_t offset = (i * c + channel) * hw;
-            double gm = gamma ? gamma[channel] : 1.0;
-            for (int64_t k = 0; k < hw; k++)
-              {
-                double xhat = (x[offset + k] - mean) * rstd;
-                double dxhat = d_out[offset + k] * gm;
-                d_x[offset + k] += (float) (rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat));
-              }
-          }
-      }
+  if (d_x == NULL && d_gamma == NULL && d_beta == NULL)
+    return;
+  norm_backward_job job = { d_x, d_gamma, d_beta, d_out, x, mean_rstd, gamma, n, c, hw, groups };
+  gc_parallel_for (groups, 1 + (1 << 14) / (n * c * hw / groups + 1), group_norm_backward_range,
+                   &job);
 }
 
 typedef struct {
@@ -222,35 +264,73 @@ gc_layer_norm_forward_naive (float *out, const float *x, const float *gamma, con
       out[r * dim + i] = out[r * dim + i] * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
 }
 
+/* Layer norm, one task per row: d_x of the row. */
+static void
+layer_norm_input_backward (void *ctx, int64_t begin, int64_t end)
+{
+  const norm_backward_job *j = ctx;
+  int64_t dim = j->c;
+  for (int64_t r = begin; r < end; r++)
+    {
+      double mean = j->mean_rstd[2 * r], rstd = j->mean_rstd[2 * r + 1];
+      const float *x = j->x + r * dim, *dy = j->d_out + r * dim;
+      float *dx = j->d_x + r * dim;
+      const float *gamma = j->gamma;
+      double sum_dxhat, sum_dxhat_centred;
+      gradient_sums (dy, gamma, x, mean, dim, &sum_dxhat, &sum_dxhat_centred);
+      double mean_dxhat = sum_dxhat / dim, mean_dxhat_xhat = sum_dxhat_centred * rstd / dim;
+      for (int64_t i = 0; i < dim; i++)
+        {
+          double xhat = (x[i] - mean) * rstd;
+          double dxhat = gamma ? (double) dy[i] * gamma[i] : dy[i];
+          dx[i] += (float) (rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat));
+        }
+    }
+}
+
+enum { LAYER_NORM_COLUMNS = 32 };
+
+/* Layer norm, one task per block of columns: their d_gamma and d_beta summed over all rows. */
+static void
+layer_norm_affine_backward (void *ctx, int64_t begin, int64_t end)
+{
+  const norm_backward_job *j = ctx;
+  int64_t dim = j->c;
+  for (int64_t block = begin; block < end; block++)
+    {
+      int64_t i0 = block * LAYER_NORM_COLUMNS;
+      int64_t width = i0 + LAYER_NORM_COLUMNS > dim ? dim - i0 : LAYER_NORM_COLUMNS;
+      double dg[LAYER_NORM_COLUMNS] = { 0 }, db[LAYER_NORM_COLUMNS] = { 0 };
+      for (int64_t r = 0; r < j->n; r++)
+        {
+          double mean = j->mean_rstd[2 * r], rstd = j->mean_rstd[2 * r + 1];
+          const float *x = j->x + r * dim + i0, *dy = j->d_out + r * dim + i0;
+          for (int64_t i = 0; i < width; i++)
+            {
+              dg[i] += dy[i] * ((x[i] - mean) * rstd);
+              db[i] += dy[i];
+            }
+        }
+      for (int64_t i = 0; i < width; i++)
+        {
+          if (j->d_gamma)
+            j->d_gamma[i0 + i] += (float) dg[i];
+          if (j->d_beta)
+            j->d_beta[i0 + i] += (float) db[i];
+        }
+    }
+}
+
 void
 gc_layer_norm_backward (float *d_x, float *d_gamma, float *d_beta, const float *d_out,
                         const float *x, const float *mean_rstd, const float *gamma, int64_t rows,
                         int64_t dim)
 {
-  for (int64_t r = 0; r < rows; r++)
-    {
-      double mean = mean_rstd[2 * r], rstd = mean_rstd[2 * r + 1];
-      const float *xr = x + r * dim, *dy = d_out + r * dim;
-      double sum_dxhat = 0, sum_dxhat_xhat = 0;
-      for (int64_t i = 0; i < dim; i++)
-        {
-          double xhat = (xr[i] - mean) * rstd;
-          double dxhat = dy[i] * (gamma ? gamma[i] : 1.0);
-          sum_dxhat += dxhat;
-          sum_dxhat_xhat += dxhat * xhat;
-          if (d_gamma)
-            d_gamma[i] += (float) (dy[i] * xhat);
-          if (d_beta)
-            d_beta[i] += dy[i];
-        }
-      if (d_x == NULL)
-        continue;
-      double mean_dxhat = sum_dxhat / dim, mean_dxhat_xhat = sum_dxhat_xhat / dim;
-      for (int64_t i = 0; i < dim; i++)
-        {
-          double xhat = (xr[i] - mean) * rstd;
-          double dxhat = dy[i] * (gamma ? gamma[i] : 1.0);
-          d_x[r * dim + i] += (float) (rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat));
-        }
-    }
+  norm_backward_job job = { d_x, d_gamma, d_beta, d_out, x, mean_rstd, gamma, rows, dim, 1, 1 };
+  if (d_gamma || d_beta)
+    gc_parallel_for ((dim + LAYER_NORM_COLUMNS - 1) / LAYER_NORM_COLUMNS,
+                     1 + (1 << 14) / (rows * LAYER_NORM_COLUMNS + 1), layer_norm_affine_backward,
+                     &job);
+  if (d_x)
+    gc_parallel_for (rows, 1 + (1 << 14) / (dim + 1), layer_norm_input_backward, &job);
 }

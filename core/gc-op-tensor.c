@@ -39,17 +39,28 @@ gc_upsample2x_forward (float *out, const float *in, int64_t n, int64_t c, int64_
   gc_parallel_for (n * c, 1 + (1 << 14) / (h * w + 1), upsample_range, &job);
 }
 
+static void
+upsample_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const tensor_job *j = ctx; /* out: d_in, a: d_out */
+  int64_t h = j->h, w = j->w;
+  for (int64_t plane = begin; plane < end; plane++)
+    for (int64_t y = 0; y < h; y++)
+      for (int64_t x = 0; x < w; x++)
+        {
+          const float *g = j->a + plane * 4 * h * w + 2 * y * 2 * w + 2 * x;
+          j->out[plane * h * w + y * w + x] += g[0] + g[1] + g[2 * w] + g[2 * w + 1];
+        }
+}
+
 void
 gc_upsample2x_backward (float *d_in, const float *d_out, int64_t n, int64_t c, int64_t h,
                         int64_t w)
 {
-  for (int64_t plane = 0; plane < n * c; plane++)
-    for (int64_t y = 0; y < h; y++)
-      for (int64_t x = 0; x < w; x++)
-        {
-          const float *g = d_out + plane * 4 * h * w + 2 * y * 2 * w + 2 * x;
-          d_in[plane * h * w + y * w + x] += g[0] + g[1] + g[2 * w] + g[2 * w + 1];
-        }
+  if (d_in == NULL)
+    return;
+  tensor_job job = { .out = d_in, .a = d_out, .h = h, .w = w };
+  gc_parallel_for (n * c, 1 + (1 << 14) / (h * w + 1), upsample_backward_range, &job);
 }
 
 void
@@ -202,22 +213,46 @@ gc_add_channel_bias (float *out, const float *x, const float *bias, int64_t n, i
   gc_parallel_for (n * c, 1 + ELEMENTWISE_GRAIN / (hw + 1), channel_bias_range, &job);
 }
 
+typedef struct {
+  float *d_a, *d_b;
+  const float *d_out, *a, *b;
+} mul_backward_job;
+
+static void
+mul_backward_range (void *ctx, int64_t begin, int64_t end)
+{
+  const mul_backward_job *j = ctx;
+  if (j->d_a)
+    for (int64_t i = begin; i < end; i++)
+      j->d_a[i] += j->d_out[i] * j->b[i];
+  if (j->d_b)
+    for (int64_t i = begin; i < end; i++)
+      j->d_b[i] += j->d_out[i] * j->a[i];
+}
+
 void
 gc_mul_backward (float *d_a, float *d_b, const float *d_out, const float *a, const float *b,
                  int64_t count)
 {
-  for (int64_t i = 0; i < count; i++)
-    {
-      if (d_a)
-        d_a[i] += d_out[i] * b[i];
-      if (d_b)
-        d_b[i] += d_out[i] * a[i];
-    }
+  if (d_a == NULL && d_b == NULL)
+    return;
+  mul_backward_job job = { d_a, d_b, d_out, a, b };
+  gc_parallel_for (count, ELEMENTWISE_GRAIN, mul_backward_range, &job);
+}
+
+static void
+accumulate_range (void *ctx, int64_t begin, int64_t end)
+{
+  const tensor_job *j = ctx;
+  for (int64_t i = begin; i < end; i++)
+    j->out[i] += j->a[i];
 }
 
 void
 gc_accumulate (float *d_x, const float *d_out, int64_t count)
 {
-  for (int64_t i = 0; i < count; i++)
-    d_x[i] += d_out[i];
+  if (d_x == NULL)
+    return;
+  tensor_job job = { .out = d_x, .a = d_out };
+  gc_parallel_for (count, ELEMENTWISE_GRAIN, accumulate_range, &job);
 }

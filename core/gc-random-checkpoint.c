@@ -317,12 +317,17 @@ read_file (const char *path, char **out, size_t *size, gc_error *err)
   if (fd < 0)
     return gc_error_set (err, GC_ERR_IO, "cannot open '%s': %s", path, strerror (errno));
   struct stat st;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > KEYS_LIMIT)
+  const char *problem = NULL;
+  if (fstat (fd, &st) != 0)
+    problem = strerror (errno);
+  else if (!S_ISREG (st.st_mode))
+    problem = strerror (S_ISDIR (st.st_mode) ? EISDIR : EINVAL);
+  else if (st.st_size > KEYS_LIMIT)
+    problem = "the file is too large for a key list";
+  if (problem)
     {
-      int e = errno;
       close (fd);
-      return gc_error_set (err, GC_ERR_IO, "cannot read '%s': %s", path,
-                           st.st_size > KEYS_LIMIT ? "file too large" : strerror (e ? e : EISDIR));
+      return gc_error_set (err, GC_ERR_IO, "cannot read '%s': %s", path, problem);
     }
   char *text = malloc ((size_t) st.st_size + 1);
   if (text == NULL)

@@ -192,6 +192,61 @@ normal_f64 (gc_torch_rng *rng)
   return r * cos (theta);
 }
 
+/* torch's scalar normal_fill_16 for double: libm's log, cos and sin, all in double. */
+static void
+normal_fill_16_f64 (double *d)
+{
+  for (int j = 0; j < 8; j++)
+    {
+      double u1 = 1.0 - d[j];
+      double u2 = d[j + 8];
+      double radius = sqrt (-2.0 * log (u1));
+      double theta = 2.0 * M_PI * u2;
+      d[j] = radius * cos (theta);
+      d[j + 8] = radius * sin (theta);
+    }
+}
+
+/* The float64 normal_fill a block at a time: transforming consumes no randomness, so drawing
+ * each block's uniforms just before its transform leaves the stream as torch's all-first order. */
+static void
+normal_fill_f64 (gc_torch_rng *rng, float *out, int64_t n)
+{
+  double block[16];
+  int64_t whole = n - n % 16;
+  for (int64_t i = 0; i < whole; i += 16)
+    {
+      for (int j = 0; j < 16; j++)
+        block[j] = uniform_f64 (rng);
+      normal_fill_16_f64 (block);
+      for (int j = 0; j < 16; j++)
+        out[i + j] = (float) block[j];
+    }
+  if (whole == n)
+    return;
+  /* torch draws the leftover uniforms, then overwrites the last 16 values with a fresh block. */
+  for (int64_t i = whole; i < n; i++)
+    uniform_f64 (rng);
+  for (int j = 0; j < 16; j++)
+    block[j] = uniform_f64 (rng);
+  normal_fill_16_f64 (block);
+  for (int j = 0; j < 16; j++)
+    out[n - 16 + j] = (float) block[j];
+}
+
+void
+gc_torch_randn_f64 (gc_torch_rng *rng, float *out, int64_t n)
+{
+  assert (n >= 0);
+  if (n >= 16)
+    {
+      normal_fill_f64 (rng, out, n);
+      return;
+    }
+  for (int64_t i = 0; i < n; i++)
+    out[i] = (float) normal_f64 (rng);
+}
+
 void
 gc_torch_randn (gc_torch_rng *rng, float *out, int64_t n)
 {

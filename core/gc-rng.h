@@ -48,3 +48,9 @@ uint64_t gc_torch_rng_u64 (gc_torch_rng *rng);
  * elements (the shape does not matter, only the count). Successive calls continue the stream
  * exactly as successive torch.randn calls on one generator do. */
 void gc_torch_randn (gc_torch_rng *rng, float *out, int64_t n);
+
+/* out[0..n) = torch.randn(n, generator=g, dtype=torch.float64), rounded to float: the draws of
+ * a pipeline that runs in float64. n ≥ 16 fills like the float path but with 53-bit uniforms
+ * (two 32-bit draws each) and Box–Muller in double with libm's functions (torch has no vector
+ * kernel for double); n < 16 is the serial path above, without its final rounding to float. */
+void gc_torch_randn_f64 (gc_torch_rng *rng, float *out, int64_t n);

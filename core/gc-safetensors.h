@@ -11,8 +11,12 @@
  * product × element size neither overflows nor disagrees with the offsets, offsets ordered and
  * inside the data section, no two tensors overlapping, no duplicate names, metadata values that
  * are strings. Any violation is GC_ERR_FORMAT with a message naming the tensor and the problem.
- * A pickle (.ckpt/.pt) file is recognised and refused with GC_ERR_UNSUPPORTED and a message
- * that says why and what to use instead.
+ * A 0-D tensor (shape []) holds one element. Names and metadata may not contain NUL characters
+ * (they are handed out as C strings). A dtype of the format that Gouache does not read
+ * (F8_E4M3, U32...) is GC_ERR_UNSUPPORTED. A PyTorch pickle (.ckpt/.pt/.pth, bare pickle or zip)
+ * is recognised and refused with GC_ERR_UNSUPPORTED and a message that says why and what to use
+ * instead. gc_safetensors_open puts the path in front of every message; a missing file, a
+ * directory or an unreadable one is GC_ERR_IO.
  */
 #pragma once
 

@@ -29,6 +29,9 @@ typedef struct {
 /* Calls the model on input at timestep t, into run->model_out, after checking the cancel flag. */
 gc_status _gc_sample_evaluate (_gc_sample_run *run, const float *input, double t, gc_error *err);
 
+/* out[n] = the next noise from the run's generator, in the requested dtype. */
+void _gc_sample_draw_noise (_gc_sample_run *run, float *out);
+
 /* Reports run->denoised to the progress callback as the evaluation just made. */
 void _gc_sample_report (_gc_sample_run *run);
 

@@ -90,7 +90,7 @@ _gc_sample_euler_ancestral (_gc_sample_run *run, gc_error *err)
         x[i] = x[i] + (x[i] - run->denoised[i]) / from * dt;
       /* diffusers draws the step's noise after the update, on the last step too. */
       float *noise = run->model_in;
-      gc_torch_randn (run->params->rng, noise, run->n);
+      _gc_sample_draw_noise (run, noise);
       for (int64_t i = 0; i < run->n; i++)
         x[i] = x[i] + noise[i] * up;
     }
@@ -260,7 +260,7 @@ _gc_sample_lcm (_gc_sample_run *run, gc_error *err)
           break;
         }
       float *noise = run->model_in;
-      gc_torch_randn (run->params->rng, noise, run->n);
+      _gc_sample_draw_noise (run, noise);
       float a = sqrtf (s->alphas_next[step]);
       float b = sqrtf (1.0f - s->alphas_next[step]);
       for (int64_t i = 0; i < run->n; i++)

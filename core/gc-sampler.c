@@ -5,25 +5,26 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 typedef struct {
   const char *display; /* A1111's name, written to image metadata */
   const char *cli;
-  gc_schedule_family family;
+  gc_scheduler_kind scheduler;
   gc_spacing default_spacing;
   gc_status (*run) (_gc_sample_run *run, gc_error *err);
 } sampler_info;
 
 static const sampler_info samplers[GC_SAMPLER_COUNT] = {
-  [GC_SAMPLER_EULER] = { "Euler", "euler", GC_FAMILY_EULER, GC_SPACING_LEADING, _gc_sample_euler },
-  [GC_SAMPLER_EULER_A] = { "Euler a", "euler_a", GC_FAMILY_EULER, GC_SPACING_LEADING,
+  [GC_SAMPLER_EULER] = { "Euler", "euler", GC_SCHEDULER_EULER, GC_SPACING_LEADING, _gc_sample_euler },
+  [GC_SAMPLER_EULER_A] = { "Euler a", "euler_a", GC_SCHEDULER_EULER, GC_SPACING_LEADING,
                            _gc_sample_euler_ancestral },
-  [GC_SAMPLER_DDIM] = { "DDIM", "ddim", GC_FAMILY_DDIM, GC_SPACING_LEADING, _gc_sample_ddim },
-  [GC_SAMPLER_DPMPP_2M] = { "DPM++ 2M", "dpmpp_2m", GC_FAMILY_DPM, GC_SPACING_LINSPACE,
+  [GC_SAMPLER_DDIM] = { "DDIM", "ddim", GC_SCHEDULER_DDIM, GC_SPACING_LEADING, _gc_sample_ddim },
+  [GC_SAMPLER_DPMPP_2M] = { "DPM++ 2M", "dpmpp_2m", GC_SCHEDULER_DPM, GC_SPACING_LINSPACE,
                             _gc_sample_dpmpp_2m },
-  [GC_SAMPLER_HEUN] = { "Heun", "heun", GC_FAMILY_EULER, GC_SPACING_LEADING, _gc_sample_heun },
-  [GC_SAMPLER_LCM] = { "LCM", "lcm", GC_FAMILY_LCM, GC_SPACING_LEADING, _gc_sample_lcm },
+  [GC_SAMPLER_HEUN] = { "Heun", "heun", GC_SCHEDULER_EULER, GC_SPACING_LEADING, _gc_sample_heun },
+  [GC_SAMPLER_LCM] = { "LCM", "lcm", GC_SCHEDULER_LCM, GC_SPACING_LEADING, _gc_sample_lcm },
 };
 
 static const struct {
@@ -101,6 +102,8 @@ check_params (const gc_sample_params *p, gc_error *err)
     return gc_error_set (err, GC_ERR_INVALID, "unknown schedule %d", (int) p->schedule);
   if (p->prediction != GC_PREDICTION_EPSILON && p->prediction != GC_PREDICTION_V)
     return gc_error_set (err, GC_ERR_INVALID, "unknown prediction type %d", (int) p->prediction);
+  if (p->noise_dtype != GC_NOISE_F32 && p->noise_dtype != GC_NOISE_F64)
+    return gc_error_set (err, GC_ERR_INVALID, "unknown noise dtype %d", (int) p->noise_dtype);
   const char *sampler = samplers[p->sampler].display;
   const char *schedule = schedules[p->schedule].display;
   if (p->sampler == GC_SAMPLER_LCM && p->schedule != GC_SCHEDULE_DEFAULT)
@@ -139,13 +142,13 @@ gc_sample_plan (gc_schedule *schedule, int *first_step, const gc_sample_params *
   gc_train_schedule_init_sd (&train);
   bool img2img = params->init != NULL;
   double lcm_strength = img2img ? params->strength : 1.0;
-  status = gc_schedule_make (schedule, &train, info->family, spacing, kind, params->steps,
+  status = gc_schedule_make (schedule, &train, info->scheduler, spacing, kind, params->steps,
                              lcm_strength, err);
   if (status != GC_OK)
     return status;
 
   /* LCM has already folded the strength into its timesteps. */
-  *first_step = img2img && info->family != GC_FAMILY_LCM
+  *first_step = img2img && info->scheduler != GC_SCHEDULER_LCM
                   ? gc_schedule_first_step (params->steps, params->strength) : 0;
   if (*first_step >= params->steps)
     return gc_error_set (err, GC_ERR_INVALID,
@@ -185,6 +188,15 @@ _gc_sample_evaluate (_gc_sample_run *run, const float *input, double t, gc_error
 }
 
 void
+_gc_sample_draw_noise (_gc_sample_run *run, float *out)
+{
+  if (run->params->noise_dtype == GC_NOISE_F64)
+    gc_torch_randn_f64 (run->params->rng, out, run->n);
+  else
+    gc_torch_randn (run->params->rng, out, run->n);
+}
+
+void
 _gc_sample_report (_gc_sample_run *run)
 {
   if (run->progress)
@@ -197,7 +209,7 @@ _gc_sample_report (_gc_sample_run *run)
 static float
 initial_noise_scale (const gc_sample_params *p, const gc_schedule *s)
 {
-  if (samplers[p->sampler].family != GC_FAMILY_EULER)
+  if (samplers[p->sampler].scheduler != GC_SCHEDULER_EULER)
     return 1.0f;
   float sigma_max = s->sigmas[0];
   if (p->schedule == GC_SCHEDULE_DEFAULT)
@@ -212,7 +224,10 @@ start_latent (_gc_sample_run *run)
   const gc_sample_params *p = run->params;
   const gc_schedule *s = run->schedule;
   float *noise = run->model_in;
-  gc_torch_randn (p->rng, noise, run->n);
+  if (p->noise)
+    memcpy (noise, p->noise, (size_t) run->n * sizeof *noise);
+  else
+    _gc_sample_draw_noise (run, noise);
   if (!p->init)
     {
       float scale = initial_noise_scale (p, s);
@@ -220,9 +235,9 @@ start_latent (_gc_sample_run *run)
         run->x[i] = noise[i] * scale;
       return;
     }
-  gc_schedule_family family = samplers[p->sampler].family;
+  gc_scheduler_kind scheduler = samplers[p->sampler].scheduler;
   float sigma = s->sigmas[run->first];
-  if (family == GC_FAMILY_EULER)
+  if (scheduler == GC_SCHEDULER_EULER)
     {
       for (int64_t i = 0; i < run->n; i++)
         run->x[i] = p->init[i] + noise[i] * sigma;
@@ -230,7 +245,7 @@ start_latent (_gc_sample_run *run)
     }
   /* DDIM and LCM noise with the training ᾱ of the timestep, DPM with the α, σ of its σ. */
   float a, b;
-  if (family == GC_FAMILY_DPM)
+  if (scheduler == GC_SCHEDULER_DPM)
     {
       a = 1.0f / sqrtf (sigma * sigma + 1.0f);
       b = sigma * a;

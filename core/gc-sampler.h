@@ -4,7 +4,7 @@
  * and every random draw, and reaches the model through one callback that returns the (guided)
  * model output for a given input and timestep. Each sampler reproduces the diffusers scheduler
  * of the same name step for step, so that with a torch-identical model callback and seed it
- * produces diffusers' latents:
+ * produces diffusers' latents (checked against diffusers' own runs: tests/test-sampler.c):
  *
  *   sampler        diffusers scheduler                       model input x      random draws
  *   Euler          EulerDiscreteScheduler                    x / √(σ² + 1)      initial noise
@@ -16,13 +16,16 @@
  *   LCM            LCMScheduler                              x                  initial + one per
  *                                                                               step but the last
  *
- * Text-to-image starts from noise·init_σ, where the noise is drawn first (gc_torch_randn of the
- * whole latent), as diffusers' pipelines do. init_σ is 1 for DDIM, DPM++ 2M and LCM; for the
+ * Every draw is torch.randn of the whole latent from the caller's generator (gc-rng.h), in
+ * the order diffusers draws: the initial noise first, then the steps' noise.
+ * Text-to-image starts from noise·init_σ. init_σ is 1 for DDIM, DPM++ 2M and LCM; for the
  * σ samplers it is σ_max with trailing/Karras/exponential and √(σ_max² + 1) with the default
  * ("leading") spacing, diffusers' rule. Image-to-image runs the last int(steps·strength) steps
  * (LCM: folds the strength into its timesteps) and starts from the init latent noised to the
  * first step run: x = √ᾱ·init + √(1 − ᾱ)·noise for DDIM, LCM and DPM++ 2M, x = init + σ·noise
- * for the σ samplers; the noise is again the first draw.
+ * for the σ samplers. (diffusers' img2img pipelines sample the VAE posterior with the same
+ * generator before drawing that noise; a caller that wants their exact numbers does that
+ * draw itself before calling, or passes the posterior mean as the references do.)
  *
  * Memory: besides the caller's latent, at most five latent-sized float buffers.
  * Not thread-safe on one rng; independent calls with their own rng may run in parallel.
@@ -59,6 +62,12 @@ typedef enum {
   GC_SCHEDULE_COUNT,
 } gc_schedule_type;
 
+/* The dtype torch draws noise in, which changes the numbers a seed gives (see gc-rng.h). */
+typedef enum {
+  GC_NOISE_F32, /* torch.randn in float32: diffusers in float32, A1111 and ComfyUI on the CPU */
+  GC_NOISE_F64, /* torch.randn in float64: diffusers run in float64 (the reference vectors) */
+} gc_noise_dtype;
+
 /* What the model predicts: ε (SD 1.x, SD 2.x base 512) or v = √ᾱ·ε − √(1 − ᾱ)·x₀ (SD 2.x 768). */
 typedef enum {
   GC_PREDICTION_EPSILON,
@@ -88,6 +97,10 @@ typedef struct {
                              * NULL for text-to-image */
   double strength;          /* img2img only: in (0, 1]; 1 replaces the image entirely */
   gc_torch_rng *rng;        /* source of every random draw; advanced by the run */
+  gc_noise_dtype noise_dtype; /* the dtype of those draws */
+  const float *noise;       /* optional: the starting noise [numel] to use instead of the
+                             * generator's first draw (noise made elsewhere, reference runs);
+                             * later draws still come from rng */
 } gc_sample_params;
 
 /* Samples one latent of numel floats (any shape, e.g. [B, 4, H/8, W/8]; B > 1 draws its

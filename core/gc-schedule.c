@@ -99,20 +99,20 @@ spaced_trailing (int n, int i)
 }
 
 static double
-family_timestep (gc_schedule_family family, gc_spacing spacing, int n, int i)
+spaced_timestep (gc_scheduler_kind scheduler, gc_spacing spacing, int n, int i)
 {
   switch (spacing)
     {
     case GC_SPACING_LEADING:
       /* DPM spaces N + 1 points and drops the last (t = 1). */
-      return family == GC_FAMILY_DPM ? spaced_leading (n + 1, i, n + 1)
+      return scheduler == GC_SCHEDULER_DPM ? spaced_leading (n + 1, i, n + 1)
                                      : spaced_leading (n, i, n);
     case GC_SPACING_TRAILING:
       return spaced_trailing (n, i);
     case GC_SPACING_LINSPACE:
-      if (family == GC_FAMILY_DPM) /* linspace(0, 999, N + 1).round()[::-1][:-1] */
+      if (scheduler == GC_SCHEDULER_DPM) /* linspace(0, 999, N + 1).round()[::-1][:-1] */
         return nearbyint (linspace_at (0, GC_TRAIN_STEPS - 1, n + 1, n - i));
-      if (family == GC_FAMILY_EULER) /* linspace(0, 999, N, dtype=float32)[::-1], unrounded */
+      if (scheduler == GC_SCHEDULER_EULER) /* linspace(0, 999, N, dtype=float32)[::-1], unrounded */
         return (float) linspace_at (0, GC_TRAIN_STEPS - 1, n, n - 1 - i);
       return nearbyint (linspace_at (0, GC_TRAIN_STEPS - 1, n, n - 1 - i));
     }
@@ -140,7 +140,7 @@ exponential_sigma (const gc_train_schedule *train, int n, int i)
 
 /* σ-first schedules (Karras, exponential): the σ, then the timestep that has it. */
 static void
-fill_from_sigmas (gc_schedule *out, const gc_train_schedule *train, gc_schedule_family family,
+fill_from_sigmas (gc_schedule *out, const gc_train_schedule *train, gc_scheduler_kind scheduler,
                   gc_sigma_kind kind)
 {
   int n = out->steps;
@@ -149,7 +149,7 @@ fill_from_sigmas (gc_schedule *out, const gc_train_schedule *train, gc_schedule_
       double sigma = kind == GC_SIGMAS_KARRAS ? karras_sigma (train, n, i)
                                               : exponential_sigma (train, n, i);
       double t = gc_sigma_to_timestep (train, sigma);
-      if (family == GC_FAMILY_DPM) /* Karras rounds; exponential meets the int64 cast */
+      if (scheduler == GC_SCHEDULER_DPM) /* Karras rounds; exponential meets the int64 cast */
         t = kind == GC_SIGMAS_KARRAS ? nearbyint (t) : trunc (t);
       else
         t = (float) t;
@@ -159,13 +159,13 @@ fill_from_sigmas (gc_schedule *out, const gc_train_schedule *train, gc_schedule_
 }
 
 static void
-fill_spaced (gc_schedule *out, const gc_train_schedule *train, gc_schedule_family family,
+fill_spaced (gc_schedule *out, const gc_train_schedule *train, gc_scheduler_kind scheduler,
              gc_spacing spacing)
 {
   int n = out->steps;
   for (int i = 0; i < n; i++)
     {
-      double t = family_timestep (family, spacing, n, i);
+      double t = spaced_timestep (scheduler, spacing, n, i);
       out->timesteps[i] = t;
       out->sigmas[i] = (float) interpolate_sigma (train, t);
     }
@@ -213,7 +213,7 @@ fill_lcm (gc_schedule *out, const gc_train_schedule *train, double strength, gc_
 }
 
 gc_status
-gc_schedule_make (gc_schedule *out, const gc_train_schedule *train, gc_schedule_family family,
+gc_schedule_make (gc_schedule *out, const gc_train_schedule *train, gc_scheduler_kind scheduler,
                   gc_spacing spacing, gc_sigma_kind sigmas, int steps, double lcm_strength,
                   gc_error *err)
 {
@@ -221,19 +221,19 @@ gc_schedule_make (gc_schedule *out, const gc_train_schedule *train, gc_schedule_
     return gc_error_set (err, GC_ERR_INVALID, "%d steps: the step count must be 1 to %d", steps,
                          GC_MAX_STEPS);
   bool sigma_first = sigmas != GC_SIGMAS_INTERPOLATED;
-  if (sigma_first && (family == GC_FAMILY_DDIM || family == GC_FAMILY_LCM))
+  if (sigma_first && (scheduler == GC_SCHEDULER_DDIM || scheduler == GC_SCHEDULER_LCM))
     return gc_error_set (err, GC_ERR_INVALID,
                          "Karras and exponential schedules need a sampler that steps in σ "
                          "(Euler, Euler a, Heun, DPM++ 2M), not DDIM or LCM");
   out->steps = steps;
   out->sigmas[steps] = 0.0f;
-  if (family == GC_FAMILY_LCM)
+  if (scheduler == GC_SCHEDULER_LCM)
     return fill_lcm (out, train, lcm_strength, err);
   if (sigma_first)
-    fill_from_sigmas (out, train, family, sigmas);
+    fill_from_sigmas (out, train, scheduler, sigmas);
   else
-    fill_spaced (out, train, family, spacing);
-  if (family == GC_FAMILY_DDIM)
+    fill_spaced (out, train, scheduler, spacing);
+  if (scheduler == GC_SCHEDULER_DDIM)
     fill_ddim_alphas (out, train);
   return GC_OK;
 }

@@ -7,7 +7,7 @@
  *
  * Sampling runs through N of those levels. Which ones, and which timestep value the model is
  * given at each, differs between samplers and follows here exactly what the diffusers scheduler
- * of each family computes, rounding included: the training tables are float32 values as torch
+ * of each kind computes, rounding included: the training tables are float32 values as torch
  * makes them (its float linspace, a cumulative product carried in double), σ interpolation and
  * Karras/exponential spacing are done in double as numpy does and rounded to float32 at the
  * end, as diffusers stores them. Reference vectors of diffusers runs check this to the bit.
@@ -35,11 +35,11 @@ void gc_train_schedule_init_sd (gc_train_schedule *train);
 
 /* Which diffusers scheduler's rules pick the timesteps; the samplers map onto these. */
 typedef enum {
-  GC_FAMILY_DDIM,  /* DDIMScheduler: N integer timesteps */
-  GC_FAMILY_EULER, /* Euler, Euler ancestral, Heun: N float timesteps, σ interpolated in t */
-  GC_FAMILY_DPM,   /* DPMSolverMultistep: grids of N + 1 points less the last, integers */
-  GC_FAMILY_LCM,   /* LCMScheduler: N of the 50-step "original" schedule's timesteps */
-} gc_schedule_family;
+  GC_SCHEDULER_DDIM,  /* DDIMScheduler: N integer timesteps */
+  GC_SCHEDULER_EULER, /* Euler, Euler ancestral, Heun: N float timesteps, σ interpolated in t */
+  GC_SCHEDULER_DPM,   /* DPMSolverMultistep: grids of N + 1 points less the last, integers */
+  GC_SCHEDULER_LCM,   /* LCMScheduler: N of the 50-step "original" schedule's timesteps */
+} gc_scheduler_kind;
 
 /* How the N timesteps are spaced over the 1000 (the "timestep_spacing" of diffusers). */
 typedef enum {
@@ -48,7 +48,7 @@ typedef enum {
   GC_SPACING_LINSPACE, /* evenly from 999 to 0 */
 } gc_spacing;
 
-/* Where the σ of each step come from. Karras and exponential need a σ-based family
+/* Where the σ of each step come from. Karras and exponential need a σ-stepping scheduler
  * (Euler or DPM) and ignore the spacing: they always span the whole training range,
  * σ₉₉₉ down to σ₀ (what diffusers computes with "linspace" spacing, and what A1111 does). */
 typedef enum {
@@ -62,7 +62,7 @@ typedef struct {
   int steps; /* N */
   /* The value handed to the model at step i, exactly as diffusers passes it to the UNet:
    * integers for DDIM, DPM and LCM (DPM's exponential σ map to truncated integers, as its int64
-   * cast does); float32 values for the Euler family, fractional for Karras and exponential. */
+   * cast does); float32 values for the Euler scheduler, fractional for Karras and exponential. */
   double timesteps[GC_MAX_STEPS];
   /* Noise level at step i in k-diffusion form; sigmas[N] = 0 is the clean end. For DDIM and
    * LCM these are σ of the timesteps, for information: their steps use the ᾱ below. */
@@ -74,12 +74,12 @@ typedef struct {
 } gc_schedule;
 
 /* Builds the schedule of `steps` (1..GC_MAX_STEPS) steps. lcm_strength is the img2img strength
- * for the LCM family, which folds it into its timesteps (1 for text-to-image; ignored by the
- * other families, whose img2img skips leading steps instead: see gc_schedule_first_step).
+ * for the LCM scheduler, which folds it into its timesteps (1 for text-to-image; ignored by the
+ * others, whose img2img skips leading steps instead: see gc_schedule_first_step).
  * GC_ERR_INVALID for a step count out of range, Karras/exponential with DDIM or LCM, or an LCM
  * step count above the 50·strength timesteps it picks from. */
 gc_status gc_schedule_make (gc_schedule *out, const gc_train_schedule *train,
-                            gc_schedule_family family, gc_spacing spacing, gc_sigma_kind sigmas,
+                            gc_scheduler_kind scheduler, gc_spacing spacing, gc_sigma_kind sigmas,
                             int steps, double lcm_strength, gc_error *err);
 
 /* img2img with diffusers' pipelines runs the last int(steps·strength) steps of the schedule:

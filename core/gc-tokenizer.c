@@ -603,8 +603,9 @@ same_text (const cp_text *a, const cp_text *b)
 }
 
 /* ftfy's fix_and_explain on one line: the fixes, over and over until nothing changes (so
- * "&amp;lt;" ends as "<"). Each round with a change either shortens the text or resolves a
- * character that no later round produces again, so the loop ends. */
+ * "&amp;lt;" ends as "<"). The character fixes, control removal and NFC leave their own output
+ * as it is; only a decoded reference gives a later round something new, and decoding shortens
+ * the text, so the loop ends. */
 static bool
 fix_line (const uint32_t *line, size_t n, bool entities, cp_text *out, cp_text scratch[2])
 {

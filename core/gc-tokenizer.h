@@ -8,6 +8,11 @@
  * printable symbols, merged by BPE rank with "</w>" on the last symbol of each piece.
  * Ids: 256 byte symbols, the same with "</w>", one per merge, then <|startoftext|> = 49406 and
  * <|endoftext|> = 49407.
+ *
+ * Cleaning also does what the reference's ftfy.fix_text does character by character (curly
+ * quotes straightened, ligatures and fullwidth forms undone, stray controls dropped, NFC);
+ * gc-tokenizer.c lists what it leaves out. A loaded tokenizer is read-only: any number of
+ * threads may encode with it at once.
  */
 #pragma once
 

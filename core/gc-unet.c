@@ -1,6 +1,7 @@
 #include "gc-unet.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -538,6 +539,21 @@ timestep_embedding (float *emb, const double *timesteps, int64_t batch, int64_t 
       }
 }
 
+static void
+observe (const pass *p, const char *name, const float *data, int64_t count)
+{
+  if (p->cond->observe)
+    p->cond->observe (p->cond->observe_ctx, name, data, count);
+}
+
+static void
+observe_level (const pass *p, const char *group, int level, const float *data, int64_t count)
+{
+  char name[32];
+  snprintf (name, sizeof name, "%s.%d", group, level);
+  observe (p, name, data, count);
+}
+
 /* emb_silu[b, time_dim] = SiLU(time_mlp(t) + label_mlp(adm)) */
 static gc_status
 embed_time (const pass *p, float *emb_silu, const double *timesteps)
@@ -567,6 +583,7 @@ embed_time (const pass *p, float *emb_silu, const double *timesteps)
         return s;
       gc_add (emb_silu, emb_silu, label, b * td);
     }
+  observe (p, "time_embedding", emb_silu, b * td);
   gc_activation_forward (emb_silu, emb_silu, b * td, GC_ACT_SILU);
   return GC_OK;
 }
@@ -665,11 +682,16 @@ gc_unet_forward (gc_unet *u, gc_arena *scratch, float *out, const float *x, int6
     s = gc_layer_conv (scratch, first, x, &u->conv_in_w, &u->conv_in_b, batch, h, w, 1, 1, err);
   feature_map fm = { first, cfg->model_channels, h, w };
   if (s == GC_OK)
-    skips[0] = fm;
-  for (int i = 0; s == GC_OK && i < u->n_inputs; i++)
+    {
+      skips[0] = fm;
+      observe (&p, "conv_in", first, batch * cfg->model_channels * h * w);
+    }
+  for (int i = 0, level = 0; s == GC_OK && i < u->n_inputs; i++)
     {
       s = cancelled (cancel) ? GC_ERR_CANCELLED : input_block_forward (&p, &u->inputs[i], &fm);
       skips[i + 1] = fm;
+      if (s == GC_OK && (u->inputs[i].has_down || i + 1 == u->n_inputs))
+        observe_level (&p, "down_blocks", level++, fm.data, batch * fm.c * fm.h * fm.w);
     }
   /* middle: ResBlock, transformer, ResBlock */
   float *mid = s == GC_OK ? ALLOC (&p, batch * u->mid_res1.c_out * fm.h * fm.w) : NULL;
@@ -683,9 +705,15 @@ gc_unet_forward (gc_unet *u, gc_arena *scratch, float *out, const float *x, int6
   if (s == GC_OK)
     s = resblock_forward (&p, &u->mid_res2, mid2, mid, fm.h, fm.w);
   fm = (feature_map) { mid2, u->mid_res2.c_out, fm.h, fm.w };
-  for (int i = 0; s == GC_OK && i < u->n_outputs; i++)
-    s = cancelled (cancel) ? GC_ERR_CANCELLED
-                           : output_block_forward (&p, &u->outputs[i], &fm, &skips[u->n_inputs - i]);
+  if (s == GC_OK)
+    observe (&p, "mid_block", mid2, batch * fm.c * fm.h * fm.w);
+  for (int i = 0, level = 0; s == GC_OK && i < u->n_outputs; i++)
+    {
+      s = cancelled (cancel) ? GC_ERR_CANCELLED
+                             : output_block_forward (&p, &u->outputs[i], &fm, &skips[u->n_inputs - i]);
+      if (s == GC_OK && (u->outputs[i].has_up || i + 1 == u->n_outputs))
+        observe_level (&p, "up_blocks", level++, fm.data, batch * fm.c * fm.h * fm.w);
+    }
   /* out: GroupNorm, SiLU, conv */
   float *normed = s == GC_OK ? ALLOC (&p, batch * fm.c * fm.h * fm.w) : NULL;
   if (s == GC_OK && normed == NULL)

@@ -37,6 +37,11 @@ typedef struct {
   const float *context;   /* [batch, tokens, context_dim] */
   int64_t tokens;
   const float *adm;       /* SDXL: [batch, adm_dim]; NULL otherwise */
+  /* For checking against reference activations: called with the output of each block as
+   * diffusers groups them ("conv_in", "time_embedding", "down_blocks.N", "mid_block",
+   * "up_blocks.N"); NULL normally. */
+  void (*observe) (void *ctx, const char *name, const float *data, int64_t count);
+  void *observe_ctx;
 } gc_unet_cond;
 
 /* out[batch, out_channels, h, w] = unet(x[batch, in_channels, h, w], timesteps[batch], cond).

@@ -1,6 +1,7 @@
 /* torch-compatible randn: a seed must give the same noise here as torch's CPU generator, bit for
  * bit, or an artist's seed would not reproduce an image made with another tool. The expected
- * values are torch.randn outputs stored in ref_tiny_rng.safetensors. */
+ * values are torch.randn outputs stored in ref_tiny_rng.safetensors. (The float64 draws have no
+ * stored values: test-sampler's Euler a and LCM reference pipelines check them.) */
 #include <glib.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -161,6 +162,41 @@ test_fill_path_keeps_cached_normal (void)
   assert_same_floats ("cached value", last, pair + 1, 1);
 }
 
+static void
+test_randn_f64_draws (void)
+{
+  /* Below 16 values float32 and float64 share the serial double path. */
+  gc_torch_rng a, b;
+  gc_torch_rng_seed (&a, 42);
+  gc_torch_rng_seed (&b, 42);
+  float x[7], y[7];
+  gc_torch_randn (&a, x, 7);
+  gc_torch_randn_f64 (&b, y, 7);
+  assert_same_floats ("randn_f64(7)", y, x, 7);
+
+  /* From 16 on: two 32-bit words per uniform, n of them plus a redrawn block of 16 when n is
+   * not a multiple of 16. */
+  static const int sizes[] = { 16, 23, 256 };
+  for (size_t k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      int n = sizes[k];
+      float out[256];
+      gc_torch_rng_seed (&a, 3);
+      gc_torch_rng_seed (&b, 3);
+      gc_torch_randn_f64 (&a, out, n);
+      int uniforms = n + (n % 16 ? 16 : 0);
+      for (int i = 0; i < 2 * uniforms; i++)
+        gc_torch_rng_u32 (&b);
+      g_assert_cmpuint (gc_torch_rng_u32 (&a), ==, gc_torch_rng_u32 (&b));
+      /* Standard normal values, none of them float32's (the uniforms differ). */
+      double sum = 0;
+      for (int i = 0; i < n; i++)
+        sum += out[i] * out[i];
+      g_assert_cmpfloat (sum / n, >, 0.3);
+      g_assert_cmpfloat (sum / n, <, 3.0);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -172,5 +208,6 @@ main (int argc, char **argv)
   g_test_add_func ("/core/rng/randn/successive", test_randn_successive_draws);
   g_test_add_func ("/core/rng/randn/cached-normal", test_cached_normal_spans_calls);
   g_test_add_func ("/core/rng/randn/fill-keeps-cache", test_fill_path_keeps_cached_normal);
+  g_test_add_func ("/core/rng/randn-f64/draws", test_randn_f64_draws);
   return g_test_run ();
 }

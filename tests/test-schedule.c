@@ -128,11 +128,11 @@ test_sigma_to_timestep_inverts_table (void)
 }
 
 static void
-make (gc_schedule *s, gc_schedule_family family, gc_spacing spacing, gc_sigma_kind kind,
+make (gc_schedule *s, gc_scheduler_kind scheduler, gc_spacing spacing, gc_sigma_kind kind,
       int steps)
 {
   gc_error err = { 0 };
-  if (gc_schedule_make (s, &train, family, spacing, kind, steps, 1.0, &err) != GC_OK)
+  if (gc_schedule_make (s, &train, scheduler, spacing, kind, steps, 1.0, &err) != GC_OK)
     g_error ("schedule of %d steps: %s", steps, err.message);
 }
 
@@ -141,23 +141,23 @@ test_spacings (void)
 {
   g_autofree gc_schedule *s = g_new (gc_schedule, 1);
   /* Trailing with 3 steps: round(1000, 666.7, 333.3) − 1; DDIM still steps by 1000 // 3. */
-  make (s, GC_FAMILY_DDIM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED, 3);
+  make (s, GC_SCHEDULER_DDIM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED, 3);
   g_assert_cmpfloat (s->timesteps[0], ==, 999);
   g_assert_cmpfloat (s->timesteps[1], ==, 666);
   g_assert_cmpfloat (s->timesteps[2], ==, 332);
   g_assert_cmpfloat (s->alphas_next[1], ==, train.alphas_cumprod[333]);
   g_assert_cmpfloat (s->alphas_next[2], ==, train.alphas_cumprod[0]);
   /* DPM's linspace: 5 points over [0, 999], the last dropped; 499.5 rounds to even. */
-  make (s, GC_FAMILY_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED, 4);
+  make (s, GC_SCHEDULER_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED, 4);
   const double dpm[4] = { 999, 749, 500, 250 };
   for (int i = 0; i < 4; i++)
     g_assert_cmpfloat (s->timesteps[i], ==, dpm[i]);
   /* DPM's leading: 1000 // 5 = 200 apart, plus 1. */
-  make (s, GC_FAMILY_DPM, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED, 4);
+  make (s, GC_SCHEDULER_DPM, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED, 4);
   g_assert_cmpfloat (s->timesteps[0], ==, 801);
   g_assert_cmpfloat (s->timesteps[3], ==, 201);
   /* Euler's linspace keeps fractional timesteps and interpolates σ between table entries. */
-  make (s, GC_FAMILY_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED, 3);
+  make (s, GC_SCHEDULER_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED, 3);
   g_assert_cmpfloat (s->timesteps[1], ==, 499.5);
   double between = 0.5 * ((double) train.sigmas[499] + train.sigmas[500]);
   g_assert_cmpfloat (s->sigmas[1], ==, (float) between);
@@ -169,26 +169,26 @@ static void
 test_all_step_counts (void)
 {
   static const struct {
-    gc_schedule_family family;
+    gc_scheduler_kind scheduler;
     gc_spacing spacing;
     gc_sigma_kind kind;
   } kinds[] = {
-    { GC_FAMILY_DDIM, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_DDIM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_EULER, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_EULER, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_KARRAS },
-    { GC_FAMILY_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_EXPONENTIAL },
-    { GC_FAMILY_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_DPM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
-    { GC_FAMILY_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_KARRAS },
-    { GC_FAMILY_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_EXPONENTIAL },
+    { GC_SCHEDULER_DDIM, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_DDIM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_EULER, GC_SPACING_LEADING, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_EULER, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_KARRAS },
+    { GC_SCHEDULER_EULER, GC_SPACING_LINSPACE, GC_SIGMAS_EXPONENTIAL },
+    { GC_SCHEDULER_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_DPM, GC_SPACING_TRAILING, GC_SIGMAS_INTERPOLATED },
+    { GC_SCHEDULER_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_KARRAS },
+    { GC_SCHEDULER_DPM, GC_SPACING_LINSPACE, GC_SIGMAS_EXPONENTIAL },
   };
   g_autofree gc_schedule *s = g_new (gc_schedule, 1);
   for (size_t k = 0; k < G_N_ELEMENTS (kinds); k++)
     for (int n = 1; n <= GC_MAX_STEPS; n++)
       {
-        make (s, kinds[k].family, kinds[k].spacing, kinds[k].kind, n);
+        make (s, kinds[k].scheduler, kinds[k].spacing, kinds[k].kind, n);
         g_assert_cmpint (s->steps, ==, n);
         g_assert_cmpfloat (s->sigmas[n], ==, 0.0f);
         for (int i = 0; i < n; i++)
@@ -206,14 +206,14 @@ test_lcm (void)
   g_autofree gc_schedule *s = g_new (gc_schedule, 1);
   gc_error err = { 0 };
   /* img2img at strength 0.6: 30 of the 50 original timesteps, 4 picked at 0, 7.5, 15, 22.5. */
-  g_assert_cmpint (gc_schedule_make (s, &train, GC_FAMILY_LCM, GC_SPACING_LEADING,
+  g_assert_cmpint (gc_schedule_make (s, &train, GC_SCHEDULER_LCM, GC_SPACING_LEADING,
                                      GC_SIGMAS_INTERPOLATED, 4, 0.6, &err), ==, GC_OK);
   const double want[4] = { 599, 459, 299, 159 };
   for (int i = 0; i < 4; i++)
     g_assert_cmpfloat (s->timesteps[i], ==, want[i]);
   g_assert_cmpfloat (s->alphas_next[0], ==, train.alphas_cumprod[459]);
   /* More steps than original timesteps. */
-  g_assert_cmpint (gc_schedule_make (s, &train, GC_FAMILY_LCM, GC_SPACING_LEADING,
+  g_assert_cmpint (gc_schedule_make (s, &train, GC_SCHEDULER_LCM, GC_SPACING_LEADING,
                                      GC_SIGMAS_INTERPOLATED, 31, 0.6, &err), ==, GC_ERR_INVALID);
   g_assert_nonnull (strstr (err.message, "at most 30 steps"));
 }
@@ -223,12 +223,12 @@ test_invalid (void)
 {
   g_autofree gc_schedule *s = g_new (gc_schedule, 1);
   gc_error err = { 0 };
-  g_assert_cmpint (gc_schedule_make (s, &train, GC_FAMILY_EULER, GC_SPACING_LEADING,
+  g_assert_cmpint (gc_schedule_make (s, &train, GC_SCHEDULER_EULER, GC_SPACING_LEADING,
                                      GC_SIGMAS_INTERPOLATED, 0, 1, &err), ==, GC_ERR_INVALID);
-  g_assert_cmpint (gc_schedule_make (s, &train, GC_FAMILY_EULER, GC_SPACING_LEADING,
+  g_assert_cmpint (gc_schedule_make (s, &train, GC_SCHEDULER_EULER, GC_SPACING_LEADING,
                                      GC_SIGMAS_INTERPOLATED, GC_MAX_STEPS + 1, 1, &err),
                    ==, GC_ERR_INVALID);
-  g_assert_cmpint (gc_schedule_make (s, &train, GC_FAMILY_DDIM, GC_SPACING_LEADING,
+  g_assert_cmpint (gc_schedule_make (s, &train, GC_SCHEDULER_DDIM, GC_SPACING_LEADING,
                                      GC_SIGMAS_KARRAS, 10, 1, &err), ==, GC_ERR_INVALID);
 }
 
