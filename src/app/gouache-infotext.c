@@ -575,6 +575,7 @@ set_param (GouacheGenerationInfo *info,
 {
   guint64 number;
   double real;
+  guint width, height;
 
   if (g_str_equal (key, "Steps") && parse_unsigned (value, G_MAXUINT, &number))
     info->steps = (guint) number;
@@ -586,8 +587,11 @@ set_param (GouacheGenerationInfo *info,
     info->cfg_scale = real;
   else if (g_str_equal (key, "Seed") && parse_unsigned (value, G_MAXUINT64, &number))
     info->seed = number;
-  else if (g_str_equal (key, "Size") && parse_size (value, &info->width, &info->height))
-    ;
+  else if (g_str_equal (key, "Size") && parse_size (value, &width, &height))
+    {
+      info->width = width;
+      info->height = height;
+    }
   else if (g_str_equal (key, "Model hash"))
     replace_string (&info->model_hash, value);
   else if (g_str_equal (key, "Model"))
