@@ -117,8 +117,8 @@ encode_pair (gc_model *m, const gc_generate_params *p, float **contexts, int64_t
   return s;
 }
 
-static gc_status
-check_params (const gc_model *m, const gc_generate_params *p, gc_error *err)
+gc_status
+gc_generate_validate (const gc_model *m, const gc_generate_params *p, gc_error *err)
 {
   int64_t multiple = gc_model_get_info (m)->pixel_multiple;
   if (p->width < multiple || p->height < multiple || p->width % multiple || p->height % multiple
@@ -132,7 +132,13 @@ check_params (const gc_model *m, const gc_generate_params *p, gc_error *err)
     return gc_error_set (err, GC_ERR_INVALID, "CFG scale %g is outside 0..100", p->cfg);
   if (p->init_image && !(p->strength > 0 && p->strength <= 1))
     return gc_error_set (err, GC_ERR_INVALID, "strength %g is outside (0, 1]", p->strength);
-  return GC_OK;
+  gc_torch_rng unused;
+  gc_sample_params plan = { .sampler = p->sampler, .schedule = p->schedule, .steps = p->steps,
+                            .prediction = gc_model_get_info (m)->prediction,
+                            .init = p->init_image, .strength = p->strength, .rng = &unused };
+  gc_schedule schedule;
+  int first;
+  return gc_sample_plan (&schedule, &first, &plan, err);
 }
 
 typedef struct {
@@ -155,7 +161,7 @@ gc_generate_latent (gc_model *m, const gc_generate_params *p, float *latent,
                     const volatile int *cancel, gc_error *err)
 {
   const gc_model_info *info = gc_model_get_info (m);
-  gc_status s = check_params (m, p, err);
+  gc_status s = gc_generate_validate (m, p, err);
   if (s != GC_OK)
     return s;
   int64_t scale = gc_vae_downscale (gc_model_vae (m));

@@ -33,6 +33,11 @@ typedef struct {
 typedef void (*gc_generate_progress_fn) (void *ctx, int step, int steps, const float *denoised,
                                          int64_t lh, int64_t lw);
 
+/* Checks the parameters against the model (image size, CFG, strength, sampler and schedule)
+ * without running anything: GC_ERR_INVALID with a message saying what to change. */
+gc_status gc_generate_validate (const gc_model *model, const gc_generate_params *params,
+                                gc_error *err);
+
 /* The sampling part of gc_generate: latent[channels, height/8, width/8] before decoding. */
 gc_status gc_generate_latent (gc_model *model, const gc_generate_params *params, float *latent,
                               gc_generate_progress_fn progress, void *progress_ctx,

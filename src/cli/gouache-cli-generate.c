@@ -133,6 +133,11 @@ run_generate (generate_options *o)
   gc_model *model;
   if (gc_model_open (&model, o->model, vocab, &err))
     return gouache_cli_fail_core (&err);
+  if (gc_generate_validate (model, &p, &err))
+    {
+      gc_model_free (model);
+      return gouache_cli_fail_core (&err);
+    }
   g_autofree char *source = hash_source (o->model);
   g_autofree char *hash = gouache_file_hash_model_hash (source, NULL, &error);
   if (hash == NULL)
