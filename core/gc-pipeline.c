@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gc-prompt.h"
+#include "gc-tiles.h"
 
 gc_status
 gc_encode_prompt (gc_model *m, const char *prompt, int clip_skip, float **context,
@@ -218,9 +219,24 @@ gc_generate (gc_model *m, const gc_generate_params *p, float *image,
   return s;
 }
 
+typedef struct {
+  gc_model *model;
+  const volatile int *cancel;
+} tile_decoder;
+
+static gc_status
+decode_tile (void *ctx, float *out, const float *in, int64_t th, int64_t tw, gc_error *err)
+{
+  tile_decoder *d = ctx;
+  return gc_vae_decode (gc_model_vae (d->model), gc_model_scratch (d->model), out, in, 1, th, tw,
+                        d->cancel, err);
+}
+
+enum { TILE_FROM = 128 * 128, TILE_SIZE = 64, TILE_OVERLAP = 16 }; /* latent cells */
+
 gc_status
-gc_decode_latent (gc_model *m, float *image, const float *latent, int64_t lh, int64_t lw,
-                  const volatile int *cancel, gc_error *err)
+gc_decode_latent_tiled (gc_model *m, float *image, const float *latent, int64_t lh, int64_t lw,
+                        int64_t tile, const volatile int *cancel, gc_error *err)
 {
   const gc_model_info *info = gc_model_get_info (m);
   int64_t n = info->latent_channels * lh * lw;
@@ -229,10 +245,21 @@ gc_decode_latent (gc_model *m, float *image, const float *latent, int64_t lh, in
     return gc_error_set (err, GC_ERR_NOMEM, "out of memory decoding the image");
   for (int64_t i = 0; i < n; i++)
     z[i] = (float) (latent[i] / info->latent_scale);
-  gc_status s = gc_vae_decode (gc_model_vae (m), gc_model_scratch (m), image, z, 1, lh, lw, cancel,
-                               err);
+  tile_decoder decoder = { m, cancel };
+  gc_status s = tile > 0 ? gc_tiled_apply (image, 3, gc_vae_downscale (gc_model_vae (m)), z,
+                                           info->latent_channels, lh, lw, tile, TILE_OVERLAP,
+                                           decode_tile, &decoder, err)
+                         : decode_tile (&decoder, image, z, lh, lw, err);
   free (z);
   return s;
+}
+
+gc_status
+gc_decode_latent (gc_model *m, float *image, const float *latent, int64_t lh, int64_t lw,
+                  const volatile int *cancel, gc_error *err)
+{
+  return gc_decode_latent_tiled (m, image, latent, lh, lw, lh * lw >= TILE_FROM ? TILE_SIZE : 0,
+                                 cancel, err);
 }
 
 gc_status

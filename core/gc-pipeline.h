@@ -53,9 +53,16 @@ gc_status gc_generate (gc_model *model, const gc_generate_params *params, float 
 gc_status gc_encode_prompt (gc_model *model, const char *prompt, int clip_skip, float **context,
                             int64_t *tokens, gc_error *err);
 
-/* image[3, lh·8, lw·8] = VAE decode of latent[c, lh, lw] / latent_scale. */
+/* image[3, lh·8, lw·8] = VAE decode of latent[c, lh, lw] / latent_scale. Images of 1024² pixels
+ * and more are decoded in overlapping 512² tiles (gc-tiles.h) so their activations fit in
+ * memory; smaller ones whole. */
 gc_status gc_decode_latent (gc_model *model, float *image, const float *latent, int64_t lh,
                             int64_t lw, const volatile int *cancel, gc_error *err);
+
+/* The same, choosing: tile = 0 decodes whole, otherwise tiles of tile × tile latent cells. */
+gc_status gc_decode_latent_tiled (gc_model *model, float *image, const float *latent,
+                                  int64_t lh, int64_t lw, int64_t tile,
+                                  const volatile int *cancel, gc_error *err);
 
 /* latent[c, h/8, w/8] = latent_scale × mean of the VAE encoding of image[3, h, w]. */
 gc_status gc_encode_image (gc_model *model, float *latent, const float *image, int64_t h,

@@ -13,6 +13,7 @@
 int gouache_cli_verify (int argc, char **argv);
 int gouache_cli_generate (int argc, char **argv);
 int gouache_cli_bench (int argc, char **argv);
+int gouache_cli_inspect (int argc, char **argv);
 int gouache_cli_random_model (int argc, char **argv);
 
 /* Prints "gouache-cli: <message>" on stderr and returns 1. */

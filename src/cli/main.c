@@ -15,6 +15,7 @@ typedef struct {
 static const command commands[] = {
   { "generate", gouache_cli_generate, "Draw an image from a prompt (or from an image)" },
   { "verify", gouache_cli_verify, "Check the engine against reference outputs" },
+  { "inspect", gouache_cli_inspect, "Describe a model (and how it encodes a prompt)" },
   { "bench", gouache_cli_bench, "Measure speed and memory on a model" },
   { "random-model", gouache_cli_random_model,
     "Write a deterministic random checkpoint for tests and benchmarks" },
