@@ -16,6 +16,15 @@ gc_cpu_has_avx2 (void)
   return cached;
 }
 
+bool
+gc_cpu_has_avx512 (void)
+{
+  static int cached = -1;
+  if (cached < 0)
+    cached = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq");
+  return cached;
+}
+
 static float
 sigmoid (float x)
 {

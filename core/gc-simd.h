@@ -13,8 +13,10 @@
 #include <immintrin.h>
 
 #define GC_AVX2 __attribute__ ((target ("avx2,fma")))
+#define GC_AVX512 __attribute__ ((target ("avx512f,avx512dq")))
 
 bool gc_cpu_has_avx2 (void);
+bool gc_cpu_has_avx512 (void);
 
 /* e^x for 8 floats; inputs below −87.3 give 0, above 88.7 give +inf. */
 GC_AVX2 static inline __m256
@@ -56,4 +58,25 @@ gc_hsum8 (__m256 v)
   s = _mm_add_ps (s, _mm_movehl_ps (s, s));
   s = _mm_add_ss (s, _mm_movehdup_ps (s));
   return _mm_cvtss_f32 (s);
+}
+
+/* e^x for 16 floats, the same polynomial as gc_exp8; scalef applies 2^n without overflow. */
+GC_AVX512 static inline __m512
+gc_exp16 (__m512 x)
+{
+  const __m512 min_x = _mm512_set1_ps (-87.33654022216797f);
+  __mmask16 too_small = _mm512_cmp_ps_mask (x, min_x, _CMP_LT_OQ);
+  x = _mm512_min_ps (_mm512_max_ps (x, min_x), _mm512_set1_ps (88.72283935546875f));
+  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps (n, _mm512_set1_ps (0.693359375f), x);
+  r = _mm512_fnmadd_ps (n, _mm512_set1_ps (-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps (1.9875691500e-4f);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.3981999507e-3f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (8.3334519073e-3f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (4.1665795894e-2f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.6666665459e-1f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (5.0000001201e-1f));
+  p = _mm512_fmadd_ps (p, _mm512_mul_ps (r, r), _mm512_add_ps (r, _mm512_set1_ps (1.0f)));
+  return _mm512_maskz_mov_ps ((__mmask16) ~too_small, _mm512_scalef_ps (p, n));
 }
