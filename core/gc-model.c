@@ -1,6 +1,7 @@
 #include "gc-model.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct gc_model {
   gc_model_info info;
@@ -9,8 +10,70 @@ struct gc_model {
   gc_text_encoder *text_encoder;
   gc_unet *unet;
   gc_vae *vae;
+  gc_styles *styles;
   gc_arena scratch;
 };
+
+/* A1111's test for SD 2.x v-prediction: the mean of unet(x = 0.5, t = 999, context = 0.5) − x is
+ * below −1 for v models (they predict about −x there) and near 0 for ε models. */
+static gc_status
+probe_prediction (gc_model *m, gc_prediction *out, gc_error *err)
+{
+  int64_t c = gc_unet_get_config (m->unet)->in_channels, dim = m->info.context_dim;
+  int64_t side = m->info.pixel_multiple / gc_vae_downscale (m->vae);
+  int64_t n = c * side * side;
+  float *x = malloc (sizeof (float) * (size_t) n), *y = malloc (sizeof (float) * (size_t) n);
+  float *context = malloc (sizeof (float) * (size_t) (GC_CONTEXT_TOKENS * dim));
+  gc_status s = x && y && context ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory");
+  for (int64_t i = 0; s == GC_OK && i < n; i++)
+    x[i] = 0.5f;
+  for (int64_t i = 0; s == GC_OK && i < GC_CONTEXT_TOKENS * dim; i++)
+    context[i] = 0.5f;
+  double t = 999;
+  gc_unet_cond cond = { context, GC_CONTEXT_TOKENS, NULL, NULL, NULL };
+  if (s == GC_OK)
+    s = gc_unet_forward (m->unet, &m->scratch, y, x, 1, side, side, &t, &cond, NULL, err);
+  double mean = 0;
+  for (int64_t i = 0; s == GC_OK && i < n; i++)
+    mean += (y[i] - x[i]) / (double) n;
+  *out = mean < -1 ? GC_PREDICTION_V : GC_PREDICTION_EPSILON;
+  free (x);
+  free (y);
+  free (context);
+  return s;
+}
+
+static bool
+metadata_prediction (const gc_checkpoint *c, gc_prediction *out)
+{
+  const char *type = gc_checkpoint_metadata (c, "modelspec.prediction_type");
+  if (gc_checkpoint_find (c, "v_pred") || (type && strncmp (type, "v", 1) == 0))
+    *out = GC_PREDICTION_V;
+  else if (type && strcmp (type, "epsilon") == 0)
+    *out = GC_PREDICTION_EPSILON;
+  else
+    return false;
+  return true;
+}
+
+static gc_status
+decide_prediction (gc_model *m, gc_error *err)
+{
+  gc_model_info *info = &m->info;
+  if (metadata_prediction (m->checkpoint, &info->prediction))
+    info->prediction_source = GC_PREDICTION_FROM_METADATA;
+  else if (info->family == GC_FAMILY_SD2)
+    {
+      info->prediction_source = GC_PREDICTION_FROM_PROBE;
+      return probe_prediction (m, &info->prediction, err);
+    }
+  else
+    {
+      info->prediction = GC_PREDICTION_EPSILON;
+      info->prediction_source = GC_PREDICTION_FROM_FAMILY;
+    }
+  return GC_OK;
+}
 
 static void
 configure (gc_model *m)
@@ -18,7 +81,6 @@ configure (gc_model *m)
   gc_model_info *info = &m->info;
   info->family = gc_checkpoint_family (m->checkpoint);
   info->latent_scale = info->family == GC_FAMILY_SDXL ? 0.13025 : 0.18215;
-  info->prediction = GC_PREDICTION_EPSILON;
   info->pad_id = info->family == GC_FAMILY_SD1 ? GC_TOKEN_END : 0;
   info->default_clip_skip = info->family == GC_FAMILY_SD1 ? 1 : 2;
   info->context_dim = gc_unet_get_config (m->unet)->context_dim;
@@ -55,14 +117,46 @@ gc_model_open (gc_model **out, const char *checkpoint_path, const char *vocab_pa
     s = gc_unet_load (&m->unet, m->checkpoint, err);
   if (s == GC_OK)
     s = gc_vae_load (&m->vae, m->checkpoint, err);
+  if (s == GC_OK)
+    s = gc_styles_new (&m->styles, m->checkpoint, err);
+  if (s == GC_OK)
+    {
+      configure (m);
+      s = decide_prediction (m, err);
+    }
   if (s != GC_OK)
     {
       gc_model_free (m);
       return s;
     }
-  configure (m);
   *out = m;
   return GC_OK;
+}
+
+void
+gc_model_set_prediction (gc_model *m, gc_prediction prediction)
+{
+  m->info.prediction = prediction;
+  m->info.prediction_source = GC_PREDICTION_FROM_USER;
+}
+
+const char *
+gc_prediction_name (gc_prediction prediction)
+{
+  return prediction == GC_PREDICTION_V ? "v" : "epsilon";
+}
+
+const char *
+gc_prediction_source_name (gc_prediction_source source)
+{
+  switch (source)
+    {
+    case GC_PREDICTION_FROM_FAMILY: return "family default";
+    case GC_PREDICTION_FROM_METADATA: return "metadata";
+    case GC_PREDICTION_FROM_PROBE: return "probe evaluation";
+    case GC_PREDICTION_FROM_USER: return "set by the user";
+    }
+  return "unknown";
 }
 
 void
@@ -70,6 +164,7 @@ gc_model_free (gc_model *m)
 {
   if (m == NULL)
     return;
+  gc_styles_free (m->styles);
   gc_vae_free (m->vae);
   gc_unet_free (m->unet);
   gc_text_encoder_free (m->text_encoder);
@@ -113,6 +208,12 @@ gc_vae *
 gc_model_vae (gc_model *m)
 {
   return m->vae;
+}
+
+gc_styles *
+gc_model_styles (gc_model *m)
+{
+  return m->styles;
 }
 
 gc_arena *

@@ -10,6 +10,7 @@
 
 #include "gc-checkpoint.h"
 #include "gc-sampler.h"
+#include "gc-styles.h"
 #include "gc-text-encoder.h"
 #include "gc-tokenizer.h"
 #include "gc-unet.h"
@@ -17,10 +18,19 @@
 
 typedef struct gc_model gc_model;
 
+/* How the model's prediction type was decided. */
+typedef enum {
+  GC_PREDICTION_FROM_FAMILY,   /* SD 1.x and SDXL are ε models */
+  GC_PREDICTION_FROM_METADATA, /* modelspec.prediction_type, or a v_pred marker tensor */
+  GC_PREDICTION_FROM_PROBE,    /* one evaluation on a test input, as A1111 does for SD 2.x */
+  GC_PREDICTION_FROM_USER,     /* gc_model_set_prediction */
+} gc_prediction_source;
+
 typedef struct {
   gc_family family;
   double latent_scale;       /* VAE latents × this = UNet latents (0.18215 for SD 1.x/2.x) */
-  gc_prediction prediction;  /* what the UNet predicts */
+  gc_prediction prediction;  /* what the UNet predicts: it cannot be read from the shapes */
+  gc_prediction_source prediction_source;
   int32_t pad_id;            /* token after the end token in a window */
   int default_clip_skip;     /* 1 = last layer (SD 1.x); 2 = penultimate (SD 2.x) */
   int64_t context_dim;
@@ -40,6 +50,14 @@ const gc_tokenizer *gc_model_tokenizer (const gc_model *model);
 gc_text_encoder *gc_model_text_encoder (gc_model *model);
 gc_unet *gc_model_unet (gc_model *model);
 gc_vae *gc_model_vae (gc_model *model);
+
+/* The LoRA styles applied to the text encoder and UNet (empty after opening; gc-styles.h). */
+gc_styles *gc_model_styles (gc_model *model);
+
+/* Overrides the detected prediction type (a model whose metadata is missing or wrong). */
+void gc_model_set_prediction (gc_model *model, gc_prediction prediction);
+const char *gc_prediction_name (gc_prediction prediction);           /* "epsilon", "v" */
+const char *gc_prediction_source_name (gc_prediction_source source); /* "metadata", … */
 
 /* Scratch memory for activations, reused between passes. */
 gc_arena *gc_model_scratch (gc_model *model);

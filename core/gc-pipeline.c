@@ -180,7 +180,10 @@ gc_generate_latent (gc_model *m, const gc_generate_params *p, float *latent,
   if (s == GC_OK && init)
     s = gc_encode_image (m, init, p->init_image, p->height, p->width, err);
   gc_torch_rng rng;
-  gc_torch_rng_seed (&rng, p->seed);
+  if (p->generator)
+    rng = *p->generator;
+  else
+    gc_torch_rng_seed (&rng, p->seed);
   gc_sample_params sp = { .sampler = p->sampler, .schedule = p->schedule, .steps = p->steps,
                           .prediction = info->prediction, .init = init, .strength = p->strength,
                           .rng = &rng, .noise_dtype = p->noise_dtype, .noise = p->noise };

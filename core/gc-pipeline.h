@@ -27,6 +27,8 @@ typedef struct {
   const float *noise;       /* optional initial noise [4, h/8, w/8] instead of the seed's */
   gc_noise_dtype noise_dtype; /* float32 (as A1111/ComfyUI on the CPU) unless reproducing a
                                * float64 reference run */
+  const gc_torch_rng *generator; /* optional: continue from this generator state (copied)
+                                  * instead of seeding a new one from seed */
 } gc_generate_params;
 
 /* Called after each model evaluation: step (0-based) of steps, and x̂₀ [channels, lh, lw]. */

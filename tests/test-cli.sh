@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # gouache-cli as a user runs it: reference checks, a generated PNG and its settings, and the
 # one-line errors of bad input. Prints TAP.
-#   test-cli.sh GOUACHE_CLI TINY_MODEL TEST_DATA_DIR
+#   test-cli.sh GOUACHE_CLI TINY_MODEL TEST_DATA_DIR TINY_SD2_MODEL
 set -u
-cli=$1 tiny=$2 data=$3
+cli=$1 tiny=$2 data=$3 tiny2=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 n=0 failed=0
@@ -44,6 +44,16 @@ grep -E '^(FAIL|SKIP)' "$work/verify-rng" | sed 's/^/# /'
 "$cli" verify --model "$tiny" --reference "$data/ref_tiny.safetensors" --cases tokenizer,text >"$work/verify-some" 2>&1
 check "verify --cases runs only the selected prefixes" \
   "tail -n 1 '$work/verify-some' | grep -q '^3 passed, 0 failed$'"
+
+"$cli" verify --model "$tiny2" --reference "$data/ref_tiny2.safetensors" >"$work/verify-sd2" 2>&1
+status=$?
+check "verify ref_tiny2 (SD 2.x: OpenCLIP, v-prediction): every case passes" \
+  "[ $status -eq 0 ] && tail -n 1 '$work/verify-sd2' | grep -qE '^1[0-9] passed, 0 failed$'"
+grep -E '^(FAIL|SKIP)' "$work/verify-sd2" | sed 's/^/# /'
+
+"$cli" inspect --model "$tiny2" >"$work/inspect-sd2" 2>&1
+check "inspect reads the family and prediction type from the weights" \
+  "grep -q 'SD 2.x' '$work/inspect-sd2' && grep -q 'OpenCLIP' '$work/inspect-sd2' && grep -q '^prediction' '$work/inspect-sd2'"
 
 # --- a generated image carries its settings ---
 "$cli" generate --model "$tiny" --prompt "a (red:1.2) lighthouse, watercolor" --negative "blurry, text" \

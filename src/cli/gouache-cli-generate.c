@@ -14,7 +14,7 @@
 #include "gouache-cli.h"
 
 typedef struct {
-  char *model, *prompt, *negative, *sampler, *schedule, *init_image, *output;
+  char *model, *prompt, *negative, *sampler, *schedule, *init_image, *output, *prediction;
   int steps, width, height, clip_skip, threads;
   double cfg, strength;
   gint64 seed;
@@ -138,6 +138,15 @@ run_generate (generate_options *o)
       gc_model_free (model);
       return gouache_cli_fail_core (&err);
     }
+  if (o->prediction && strcmp (o->prediction, "auto") != 0)
+    gc_model_set_prediction (model, strcmp (o->prediction, "v") == 0 ? GC_PREDICTION_V
+                                                                     : GC_PREDICTION_EPSILON);
+  const gc_model_info *model_info = gc_model_get_info (model);
+  if (model_info->family != GC_FAMILY_SD1
+      || model_info->prediction_source != GC_PREDICTION_FROM_FAMILY)
+    fprintf (stderr, "%s model, %s-prediction (%s)\n", gc_family_name (model_info->family),
+             gc_prediction_name (model_info->prediction),
+             gc_prediction_source_name (model_info->prediction_source));
   g_autofree char *source = hash_source (o->model);
   g_autofree char *hash = gouache_file_hash_model_hash (source, NULL, &error);
   if (hash == NULL)
@@ -190,6 +199,7 @@ gouache_cli_generate (int argc, char **argv)
     { "init-image", 0, 0, G_OPTION_ARG_FILENAME, &o.init_image, "Start from this PNG (image to image)", "PNG" },
     { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &o.strength, "How much of the init image to repaint, 0..1 (default 0.75)", "S" },
     { "clip-skip", 0, 0, G_OPTION_ARG_INT, &o.clip_skip, "Use the text encoder's output this many layers from the end (default: the model's)", "N" },
+    { "prediction", 0, 0, G_OPTION_ARG_STRING, &o.prediction, "What the model predicts: auto (default: metadata, else a probe), epsilon or v", "KIND" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &o.threads, "CPU threads (default: all cores)", "N" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o.output, "PNG to write (default: gouache-DATE-SEED.png)", "FILE" },
     { NULL },
@@ -208,9 +218,13 @@ gouache_cli_generate (int argc, char **argv)
         o.sampler = g_strdup ("euler_a");
       if (o.schedule == NULL)
         o.schedule = g_strdup ("default");
-      status = run_generate (&o);
+      if (o.prediction && strcmp (o.prediction, "auto") != 0 && strcmp (o.prediction, "epsilon") != 0
+          && strcmp (o.prediction, "v") != 0)
+        status = gouache_cli_fail ("unknown --prediction '%s': use auto, epsilon or v", o.prediction);
+      else
+        status = run_generate (&o);
     }
   g_free (o.model), g_free (o.prompt), g_free (o.negative), g_free (o.sampler);
-  g_free (o.schedule), g_free (o.init_image), g_free (o.output);
+  g_free (o.schedule), g_free (o.init_image), g_free (o.output), g_free (o.prediction);
   return status;
 }

@@ -34,6 +34,8 @@ print_model (gc_model *m, const char *path)
           (long long) t->width, (long long) t->heads, t->open_clip ? " (OpenCLIP)" : " (CLIP)");
   printf ("UNet           %lld base channels, context %lld, latents %lld channels\n",
           (long long) u->model_channels, (long long) u->context_dim, (long long) u->in_channels);
+  printf ("prediction     %s (%s)\n", gc_prediction_name (info->prediction),
+          gc_prediction_source_name (info->prediction_source));
   printf ("image sizes    multiples of %lld pixels\n", (long long) info->pixel_multiple);
 }
 

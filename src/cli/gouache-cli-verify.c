@@ -21,6 +21,7 @@ typedef struct {
   JsonParser *parser;
   char *ref_dir;
   char **prefixes;
+  GPtrArray *style_letters; /* of the LoRA styles added to the model ("a", "b"), NULL before */
   int passed, failed, skipped;
 } verify_run;
 
@@ -384,10 +385,10 @@ case_rng (verify_run *run, const char *name, const gc_st_tensor *ref)
 
 typedef struct {
   gc_generate_params params;
-  gc_sample_params plan_params;
   char *prompt;
   float *noise;
   float *init_image;
+  gc_torch_rng generator;
 } pipe_setup;
 
 /* Finds "word<number>" in text (e.g. "manual_seed(42" or "strength 0.6"). */
@@ -484,6 +485,10 @@ setup_pipe (verify_run *run, const char *pipe, pipe_setup *setup)
   p->prompt = setup->prompt;
   p->negative = "";
   p->cfg = json_object_get_double_member_with_default (description, "cfg", 7.5);
+  const char *prediction = json_object_get_string_member_with_default (description,
+                                                                        "prediction_type", "epsilon");
+  gc_model_set_prediction (run->model, g_str_has_prefix (prediction, "v") ? GC_PREDICTION_V
+                                                                          : GC_PREDICTION_EPSILON);
   p->steps = (int) json_object_get_int_member_with_default (description, "steps", 4);
   p->clip_skip = 0;
   const gc_st_tensor *noise = input (run, "pipe.noise");
@@ -493,10 +498,7 @@ setup_pipe (verify_run *run, const char *pipe, pipe_setup *setup)
   else if (!number_after (json_object_get_string_member_with_default (description, "noise", ""),
                           "manual_seed(", &seed))
     return "the manifest gives neither the noise nor its seed";
-  p->noise = setup->noise;
   p->seed = (uint64_t) seed;
-  /* the references ran diffusers in float64, so their generator drew float64 noise */
-  p->noise_dtype = GC_NOISE_F32;
   g_autofree char *latents_name = g_strdup_printf ("pipe.%s.latents", pipe);
   const gc_st_tensor *shape = noise ? noise : input (run, latents_name);
   if (shape == NULL || shape->ndim != 4)
@@ -504,6 +506,18 @@ setup_pipe (verify_run *run, const char *pipe, pipe_setup *setup)
   int64_t scale = gc_vae_downscale (gc_model_vae (run->model));
   p->height = shape->shape[2] * scale;
   p->width = shape->shape[3] * scale;
+  if (setup->noise == NULL)
+    {
+      /* The reference drew its starting noise with torch.randn (float32) from the seeded
+       * generator, then ran diffusers in float64: the samplers' later draws are float64. */
+      int64_t n = shape->shape[1] * shape->shape[2] * shape->shape[3];
+      gc_torch_rng_seed (&setup->generator, p->seed);
+      setup->noise = g_new (float, n);
+      gc_torch_randn (&setup->generator, setup->noise, n);
+      p->generator = &setup->generator;
+    }
+  p->noise = setup->noise;
+  p->noise_dtype = GC_NOISE_F64;
   if (g_str_has_prefix (pipe, "img2img"))
     {
       g_autofree char *ts_name = g_strdup_printf ("pipe.%s.timesteps", pipe);
@@ -575,6 +589,101 @@ case_pipe (verify_run *run, const char *pipe)
   g_free (setup.init_image);
 }
 
+/* ------------------------------------------------------------------ LoRA styles */
+
+/* Adds the LoRA files the manifest names (cases.lora.files: {"style_a": FILE, …}, beside the
+ * reference) to the model as styles at weight 0; NULL or the reason they cannot be. */
+static const char *
+load_styles (verify_run *run, gc_error *err)
+{
+  if (run->style_letters)
+    return NULL;
+  JsonObject *files = object_member (object_member (run->manifest, "lora"), "files");
+  if (files == NULL)
+    return "the manifest names no LoRA files";
+  run->style_letters = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GList) names = json_object_get_members (files);
+  for (GList *l = names; l; l = l->next)
+    {
+      const char *member = l->data;
+      const char *file = json_object_get_string_member_with_default (files, member, "");
+      g_autofree char *path = g_build_filename (run->ref_dir, file, NULL);
+      gc_model *m = run->model;
+      gc_lora *lora;
+      if (gc_lora_open (&lora, path, gc_model_checkpoint (m), err)
+          || gc_styles_add (gc_model_styles (m), lora, 0, 0, err))
+        return err->message;
+      const char *letter = strrchr (member, '_');
+      g_ptr_array_add (run->style_letters, g_strdup (letter ? letter + 1 : member));
+    }
+  return NULL;
+}
+
+/* The weight the case name gives a style: "a_w1.0" (style a at 1.0), "blend_a0.7_b0.3", "none". */
+static double
+case_weight (const char *case_name, const char *letter)
+{
+  g_auto (GStrv) words = g_strsplit (case_name, "_", -1);
+  size_t len = strlen (letter);
+  for (int i = 0; words[i]; i++)
+    {
+      if (strcmp (words[i], letter) == 0 && words[i + 1] && words[i + 1][0] == 'w')
+        return g_ascii_strtod (words[i + 1] + 1, NULL);
+      if (strncmp (words[i], letter, len) == 0 && (g_ascii_isdigit (words[i][len])
+                                                   || words[i][len] == '-'))
+        return g_ascii_strtod (words[i] + len, NULL);
+    }
+  return 0;
+}
+
+/* lora.CASE.text_last_hidden: the text encoder on prompt 0 with the case's styles;
+ * lora.CASE.unet_eps_t500: the UNet on unet.x at t = 500 with the reference's text output of
+ * the same case as context. */
+static void
+case_lora (verify_run *run, const char *name, const gc_st_tensor *ref)
+{
+  gc_error err = { 0 };
+  const char *problem = load_styles (run, &err);
+  if (problem)
+    return report_failure (run, name, &err);
+  const char *dot = strrchr (name, '.');
+  g_autofree char *case_name = g_strndup (name + 5, (gsize) (dot - name - 5));
+  gc_styles *styles = gc_model_styles (run->model);
+  for (guint i = 0; i < run->style_letters->len; i++)
+    {
+      double w = case_weight (case_name, g_ptr_array_index (run->style_letters, i));
+      if (gc_styles_set_weights (styles, i, w, w, &err))
+        return report_failure (run, name, &err);
+    }
+  if (strcmp (dot + 1, "text_last_hidden") == 0)
+    case_text (run, name, ref, (gc_text_output) { gc_model_get_info (run->model)->default_clip_skip,
+                                                  TRUE });
+  else if (g_str_has_prefix (dot + 1, "unet_eps_t"))
+    {
+      g_autofree char *context_name = g_strdup_printf ("lora.%s.text_last_hidden", case_name);
+      const gc_st_tensor *x = input (run, "unet.x"), *context = input (run, context_name);
+      if (x == NULL || x->ndim != 4 || context == NULL)
+        skip (run, name, "its inputs are not in the reference file");
+      else
+        {
+          double t = g_ascii_strtod (dot + 1 + strlen ("unet_eps_t"), NULL);
+          g_autofree float *xf = input_floats (run, "unet.x", NULL);
+          g_autofree float *cf = input_floats (run, context_name, NULL);
+          g_autofree float *out = g_new (float, ref->nbytes / 4);
+          gc_unet_cond cond = { cf, GC_CONTEXT_TOKENS, NULL, NULL, NULL };
+          if (gc_unet_forward (gc_model_unet (run->model), gc_model_scratch (run->model), out, xf,
+                               1, x->shape[2], x->shape[3], &t, &cond, NULL, &err))
+            report_failure (run, name, &err);
+          else
+            report (run, name, out, ref, 1e-4);
+        }
+    }
+  else
+    skip (run, name, "unknown LoRA case");
+  for (guint i = 0; i < run->style_letters->len; i++)
+    gc_styles_set_weights (styles, i, 0, 0, NULL);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 static void
@@ -620,7 +729,7 @@ run_case (verify_run *run, const char *name, GHashTable *groups_done)
       return;
     }
   if (g_str_has_prefix (name, "lora."))
-    return skip (run, name, "LoRA styles are not supported by this version");
+    return case_lora (run, name, ref);
 }
 
 static int
@@ -713,5 +822,6 @@ gouache_cli_verify (int argc, char **argv)
   g_clear_object (&run.parser);
   g_free (run.ref_dir);
   g_strfreev (run.prefixes);
+  g_clear_pointer (&run.style_letters, g_ptr_array_unref);
   return status;
 }
