@@ -52,10 +52,11 @@ conv_by_taps (gc_arena *scratch, float *out, const float *x, const gc_param *w, 
   gc_arena_mark_t mark = gc_arena_mark (scratch);
   float *taps = gc_arena_floats (scratch, (size_t) gc_param_numel (w));
   const float *bf = b ? gc_param_f32 (scratch, b) : NULL;
-  if (taps == NULL || (b && bf == NULL))
+  const float *styled = gc_param_is_patched (w) ? gc_param_f32 (scratch, w) : NULL;
+  if (taps == NULL || (b && bf == NULL) || (gc_param_is_patched (w) && styled == NULL))
     return gc_layer_out_of_memory (err);
-  if (w->merged)
-    gc_conv2d_taps (scratch, taps, w->merged, GC_DTYPE_F32, shape);
+  if (styled)
+    gc_conv2d_taps (scratch, taps, styled, GC_DTYPE_F32, shape);
   else
     gc_conv2d_taps (scratch, taps, w->weight.data, w->weight.dtype, shape);
   gc_conv2d_forward_taps (scratch, out, x, taps, bf, shape);
@@ -67,7 +68,7 @@ gc_status
 gc_layer_conv_padded (gc_arena *scratch, float *out, const float *x, const gc_param *w,
                       const gc_param *b, gc_conv2d_shape shape, gc_error *err)
 {
-  if (shape.stride == 1 && shape.kh * shape.kw > 1)
+  if (gc_conv2d_uses_taps (&shape))
     return conv_by_taps (scratch, out, x, w, b, &shape, err);
   gc_arena_mark_t mark = gc_arena_mark (scratch);
   const float *wf = gc_param_f32 (scratch, w);

@@ -8,8 +8,8 @@
  * matrix is ever built. Other strides (the downsampling convolutions) use im2col.
  * Large images are cut into bands of output rows, one thread per band, so each thread's
  * buffers stay a few MiB at any size. Small images (the UNet's deep levels: 8×8 latents with
- * 1280 channels) stack every image of the batch into one padded buffer instead and run each tap
- * as one product split over output channels: bands there would be a few columns wide.
+ * 1280 channels) build one im2col matrix for the whole batch instead and run one product split
+ * over output channels: bands there would be a few columns wide.
  */
 #include "gc-ops.h"
 
@@ -39,7 +39,8 @@ gc_conv2d_square (int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, 
   return s;
 }
 
-/* Below this many output columns per thread, bands would be too narrow for efficient products. */
+/* Below this many output columns per thread, bands would be too narrow for efficient products:
+ * small images take one im2col product instead. */
 enum { STACK_BELOW_COLUMNS = 2048 };
 
 /* Output rows per band: aim for ~2048 product columns, but leave every thread work. */
@@ -230,41 +231,95 @@ run_bands (void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* Stride 1, small images: all images stacked vertically in one padded buffer, so output row r of
- * image i is grid row i·hp + r and the rows between images are computed and dropped. */
+/* Small images (the UNet's deep levels: 16×16 or 8×8 latents with 1280 channels): bands would be
+ * a few columns wide and each tap's product too small, so one im2col matrix holds the whole
+ * batch, col[c_in·kh·kw, n·oh·ow], and one product split over output channels does the work. */
+typedef struct {
+  float *col;
+  const float *in;
+  float *out;
+  const float *tmp;
+  const float *bias;
+  const gc_conv2d_shape *s;
+  int64_t oh, ow, cols;
+} small_job;
+
 static void
-conv_stacked_shifted (gc_arena *scratch, float *out, const float *in, const float *taps,
-                      const float *bias, const gc_conv2d_shape *s, int64_t oh, int64_t ow)
+small_im2col_range (void *ctx, int64_t begin, int64_t end)
 {
-  int64_t hp = s->pad_top + s->h + s->pad_bottom, wp = s->pad_left + s->w + s->pad_right;
-  int64_t plane = s->n * hp * wp;                 /* one channel of the stacked images */
-  int64_t cols = (s->n * hp - (s->kh - 1)) * wp; /* grid columns */
-  float *padded = gc_arena_floats (scratch, (size_t) (s->c_in * plane + s->kw));
-  float *grid = gc_arena_floats (scratch, (size_t) (s->c_out * cols));
-  memset (padded, 0, sizeof (float) * (size_t) (s->c_in * plane + s->kw));
-  for (int64_t i = 0; i < s->n; i++)
-    for (int64_t c = 0; c < s->c_in; c++)
-      for (int64_t y = 0; y < s->h; y++)
-        memcpy (padded + c * plane + (i * hp + s->pad_top + y) * wp + s->pad_left,
-                in + ((i * s->c_in + c) * s->h + y) * s->w, sizeof (float) * s->w);
-  for (int64_t ky = 0; ky < s->kh; ky++)
-    for (int64_t kx = 0; kx < s->kw; kx++)
-      {
-        int64_t tap = ky * s->kw + kx;
-        gc_matmul (grid, cols, taps + tap * s->c_out * s->c_in, s->c_in, false,
-                   padded + ky * wp + kx, plane, false, s->c_out, cols, s->c_in, 1,
-                   tap == 0 ? 0 : 1);
-      }
-  for (int64_t i = 0; i < s->n; i++)
-    for (int64_t o = 0; o < s->c_out; o++)
-      for (int64_t y = 0; y < oh; y++)
-        {
-          float *dst = out + ((i * s->c_out + o) * oh + y) * ow;
-          const float *src = grid + o * cols + (i * hp + y) * wp;
-          float b = bias ? bias[o] : 0;
-          for (int64_t x = 0; x < ow; x++)
-            dst[x] = src[x] + b;
-        }
+  const small_job *j = ctx;
+  const gc_conv2d_shape *s = j->s;
+  int64_t hw = j->oh * j->ow;
+  for (int64_t task = begin; task < end; task++)
+    {
+      int64_t image = task / s->c_in, c = task % s->c_in;
+      const float *plane = j->in + (image * s->c_in + c) * s->h * s->w;
+      for (int64_t ky = 0; ky < s->kh; ky++)
+        for (int64_t kx = 0; kx < s->kw; kx++)
+          {
+            float *dst = j->col + ((c * s->kh + ky) * s->kw + kx) * j->cols + image * hw;
+            for (int64_t y = 0; y < j->oh; y++)
+              {
+                int64_t yi = y * s->stride + ky - s->pad_top;
+                for (int64_t x = 0; x < j->ow; x++)
+                  {
+                    int64_t xi = x * s->stride + kx - s->pad_left;
+                    bool inside = yi >= 0 && yi < s->h && xi >= 0 && xi < s->w;
+                    dst[y * j->ow + x] = inside ? plane[yi * s->w + xi] : 0;
+                  }
+              }
+          }
+    }
+}
+
+/* tmp[c_out, n·hw] → out[n, c_out, hw] + bias */
+static void
+small_scatter_range (void *ctx, int64_t begin, int64_t end)
+{
+  const small_job *j = ctx;
+  const gc_conv2d_shape *s = j->s;
+  int64_t hw = j->oh * j->ow;
+  for (int64_t task = begin; task < end; task++)
+    {
+      int64_t image = task / s->c_out, o = task % s->c_out;
+      const float *src = j->tmp + o * j->cols + image * hw;
+      float *dst = j->out + (image * s->c_out + o) * hw;
+      float b = j->bias ? j->bias[o] : 0;
+      for (int64_t p = 0; p < hw; p++)
+        dst[p] = src[p] + b;
+    }
+}
+
+static bool
+is_small (const gc_conv2d_shape *s)
+{
+  int64_t cols = s->n * gc_conv2d_out_h (s) * gc_conv2d_out_w (s);
+  int64_t col_floats = s->c_in * s->kh * s->kw * cols;
+  return cols < gc_threads_get () * STACK_BELOW_COLUMNS && col_floats <= (1 << 24);
+}
+
+static void
+conv_small (gc_arena *scratch, float *out, const float *in, const float *weight,
+            const float *bias, const gc_conv2d_shape *s)
+{
+  int64_t oh = gc_conv2d_out_h (s), ow = gc_conv2d_out_w (s), cols = s->n * oh * ow;
+  int64_t k = s->c_in * s->kh * s->kw;
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  small_job job = { gc_arena_floats (scratch, (size_t) (k * cols)), in, out, NULL, bias, s, oh,
+                    ow, cols };
+  float *tmp = gc_arena_floats (scratch, (size_t) (s->c_out * cols));
+  job.tmp = tmp;
+  gc_parallel_for (s->n * s->c_in, 1, small_im2col_range, &job);
+  /* tmp[c_out, n·hw] = weight[c_out, k] · col[k, n·hw] */
+  gc_matmul (tmp, cols, weight, k, false, job.col, cols, false, s->c_out, cols, k, 1, 0);
+  gc_parallel_for (s->n * s->c_out, 16, small_scatter_range, &job);
+  gc_arena_reset (scratch, mark);
+}
+
+bool
+gc_conv2d_uses_taps (const gc_conv2d_shape *s)
+{
+  return s->stride == 1 && s->kh * s->kw > 1 && !is_small (s);
 }
 
 typedef struct {
@@ -315,18 +370,13 @@ gc_conv2d_forward_taps (gc_arena *scratch, float *out, const float *in, const fl
   int64_t wp = s->pad_left + s->w + s->pad_right;
   int threads = gc_threads_get ();
   gc_arena_mark_t mark = gc_arena_mark (scratch);
-  if (s->n * oh * wp < threads * STACK_BELOW_COLUMNS)
-    conv_stacked_shifted (scratch, out, in, taps, bias, s, oh, ow);
-  else
-    {
-      conv_job job = { s, out, in, taps, bias, oh, ow, band_rows (oh, wp, s->n), 0 };
-      job.bands = (oh + job.rows - 1) / job.rows;
-      float *buffers[GC_MAX_THREADS];
-      for (int t = 0; t < threads; t++)
-        buffers[t] = gc_arena_floats (scratch, band_floats (&job));
-      band_run run = { &job, buffers };
-      gc_parallel_for (s->n * job.bands, 1, run_bands, &run);
-    }
+  conv_job job = { s, out, in, taps, bias, oh, ow, band_rows (oh, wp, s->n), 0 };
+  job.bands = (oh + job.rows - 1) / job.rows;
+  float *buffers[GC_MAX_THREADS];
+  for (int t = 0; t < threads; t++)
+    buffers[t] = gc_arena_floats (scratch, band_floats (&job));
+  band_run run = { &job, buffers };
+  gc_parallel_for (s->n * job.bands, 1, run_bands, &run);
   gc_arena_reset (scratch, mark);
 }
 
@@ -347,6 +397,11 @@ gc_conv2d_forward (gc_arena *scratch, float *out, const float *in, const float *
                      false, s->c_out, oh * ow, s->c_in, 1, 0);
           add_bias_band (o, bias, s->c_out, oh * ow, oh * ow);
         }
+      return;
+    }
+  if (is_small (s))
+    {
+      conv_small (scratch, out, in, weight, bias, s);
       return;
     }
   gc_arena_mark_t mark = gc_arena_mark (scratch);

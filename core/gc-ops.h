@@ -47,6 +47,7 @@ void gc_conv2d_forward_naive (float *out, const float *in, const float *weight, 
 /* Stride-1 convolutions run one product per kernel tap: weight[c_out, c_in, kh, kw] (of any
  * float dtype, e.g. fp16 straight from the file) → taps[kh·kw, c_out, c_in] float32, then
  * gc_conv2d_forward_taps. Converting and reordering in one pass saves a trip through memory. */
+bool gc_conv2d_uses_taps (const gc_conv2d_shape *s); /* when gc_conv2d_forward would reorder */
 void gc_conv2d_taps (gc_arena *scratch, float *taps, const void *weight, gc_dtype dtype,
                      const gc_conv2d_shape *s);
 void gc_conv2d_forward_taps (gc_arena *scratch, float *out, const float *in, const float *taps,

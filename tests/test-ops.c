@@ -76,7 +76,10 @@ test_conv2d (void)
       check_conv (gc_conv2d_square (1, 4, 6, 6, 3, 1, 1, 0));   /* pointwise */
       check_conv (gc_conv2d_square (2, 3, 11, 4, 2, 5, 1, 2));  /* 5×5 */
       check_conv (gc_conv2d_square (1, 2, 8, 8, 3, 3, 1, 0));   /* valid */
+      /* Images of over 2048 output pixels per thread take the banded paths (stride 1 by kernel
+       * taps, other strides by im2col bands); smaller ones one im2col product. */
       check_conv (gc_conv2d_square (1, 3, 300, 7, 2, 3, 1, 1)); /* many bands */
+      check_conv (gc_conv2d_square (1, 2, 130, 70, 3, 3, 2, 1)); /* strided bands */
       check_conv (gc_conv2d_square (1, 2, 5, 5, 3, 1, 2, 0));   /* strided pointwise */
       gc_conv2d_shape asymmetric = { 1, 3, 8, 6, 4, 3, 3, 2, 0, 1, 0, 1 }; /* VAE encoder */
       check_conv (asymmetric);
