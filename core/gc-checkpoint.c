@@ -26,6 +26,7 @@ struct gc_checkpoint {
   size_t n_owned;
   size_t *slots; /* open addressing: entry index + 1, 0 = empty */
   size_t n_slots;
+  gc_param_patch **patches; /* per entry: the styles applied to it, or NULL */
   gc_family family;
 };
 
@@ -38,18 +39,31 @@ hash_key (const char *key)
   return h;
 }
 
-const gc_st_tensor *
-gc_checkpoint_find (const gc_checkpoint *c, const char *key)
+/* entry index + 1 of key, 0 if absent */
+static size_t
+find_entry (const gc_checkpoint *c, const char *key)
 {
   size_t mask = c->n_slots - 1;
   for (size_t i = hash_key (key) & mask;; i = (i + 1) & mask)
     {
       size_t slot = c->slots[i];
-      if (slot == 0)
-        return NULL;
-      if (strcmp (c->entries[slot - 1].key, key) == 0)
-        return c->entries[slot - 1].tensor;
+      if (slot == 0 || strcmp (c->entries[slot - 1].key, key) == 0)
+        return slot;
     }
+}
+
+const gc_st_tensor *
+gc_checkpoint_find (const gc_checkpoint *c, const char *key)
+{
+  size_t slot = find_entry (c, key);
+  return slot ? c->entries[slot - 1].tensor : NULL;
+}
+
+gc_param_patch **
+gc_checkpoint_patch_slot (const gc_checkpoint *c, const char *key)
+{
+  size_t slot = find_entry (c, key);
+  return slot ? &c->patches[slot - 1] : NULL;
 }
 
 static gc_status
@@ -59,7 +73,8 @@ build_index (gc_checkpoint *c, gc_error *err)
   while (c->n_slots < 2 * c->count)
     c->n_slots *= 2;
   c->slots = calloc (c->n_slots, sizeof *c->slots);
-  if (c->slots == NULL)
+  c->patches = calloc (c->count ? c->count : 1, sizeof *c->patches);
+  if (c->slots == NULL || c->patches == NULL)
     return gc_error_set (err, GC_ERR_NOMEM, "out of memory indexing %zu tensors", c->count);
   size_t mask = c->n_slots - 1;
   for (size_t e = 0; e < c->count; e++)
@@ -292,6 +307,7 @@ gc_checkpoint_close (gc_checkpoint *c)
   free (c->owned_keys);
   free (c->entries);
   free (c->slots);
+  free (c->patches);
   free (c);
 }
 

@@ -42,6 +42,12 @@ size_t gc_checkpoint_count (const gc_checkpoint *checkpoint);
 const char *gc_checkpoint_key (const gc_checkpoint *checkpoint, size_t index);
 const gc_st_tensor *gc_checkpoint_tensor (const gc_checkpoint *checkpoint, size_t index);
 
+/* Styles change model parameters through one slot per tensor: a parameter bound to a tensor
+ * reads the tensor's slot wherever it is used (gc-param.h), so a style set (gc-styles.h) swaps
+ * what every user of a weight sees without touching the model code. NULL for an unknown key. */
+typedef struct gc_param_patch gc_param_patch;
+gc_param_patch **gc_checkpoint_patch_slot (const gc_checkpoint *checkpoint, const char *key);
+
 /* Drops the resident pages of the mapped files (clean, file-backed: they are read back from
  * the page cache when next touched). Lowers the resident memory between pipeline phases. */
 void gc_checkpoint_release_pages (gc_checkpoint *checkpoint);

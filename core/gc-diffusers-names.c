@@ -1,4 +1,5 @@
-/* Translation of diffusers module names to the LDM names of single-file checkpoints.
+/* Translation of diffusers module names to the LDM names of single-file checkpoints, and back
+ * (LoRA files name their targets by diffusers module paths).
  *
  * UNet: diffusers numbers resnets and attentions inside each resolution level; LDM numbers the
  * blocks in one flat sequence: level i of the encoder is input_blocks (lpb+1)·i + j + 1, with its
@@ -10,6 +11,8 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#include "gc-param.h"
 
 typedef struct {
   const char *diffusers;
@@ -195,4 +198,184 @@ gc_diffusers_key_to_ldm (const gc_diffusers_layout *layout, gc_diffusers_compone
              && write_key (out, out_size, "cond_stage_model.transformer.%s", key);
     }
   return false;
+}
+
+/* ------------------------------------------------------------------ LDM → diffusers */
+
+/* If key starts with rule.ldm followed by '.', writes prefix + rule.diffusers + the rest. */
+static bool
+apply_rules_reversed (const rename_rule *rules, size_t n, const char *key, const char *prefix,
+                      char *out, size_t out_size)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      size_t len = strlen (rules[i].ldm);
+      if (strncmp (key, rules[i].ldm, len) == 0 && key[len] == '.')
+        return write_key (out, out_size, "%s%s%s", prefix, rules[i].diffusers, key + len);
+    }
+  return false;
+}
+
+static bool
+unet_resnet_reversed (const char *rest, const char *prefix, char *out, size_t out_size)
+{
+  return apply_rules_reversed (unet_resnet_parts,
+                               sizeof unet_resnet_parts / sizeof *unet_resnet_parts, rest, prefix,
+                               out, out_size);
+}
+
+static bool
+unet_key_reversed (const gc_diffusers_layout *layout, const char *key, char *out,
+                   size_t out_size)
+{
+  char prefix[128];
+  int n, part, used = 0;
+  int lpb = layout->layers_per_block, stride = lpb + 1;
+  if (apply_rules_reversed (unet_fixed, sizeof unet_fixed / sizeof *unet_fixed, key, "", out,
+                            out_size))
+    return true;
+  if (sscanf (key, "input_blocks.%d.%d.%n", &n, &part, &used) == 2 && used > 0 && n > 0)
+    {
+      const char *rest = key + used;
+      int i = (n - 1) / stride, j = (n - 1) % stride;
+      if (part == 0 && n % stride == 0 && strncmp (rest, "op.", 3) == 0)
+        return write_key (out, out_size, "down_blocks.%d.downsamplers.0.conv.%s", n / stride - 1,
+                          rest + 3);
+      if (part == 1)
+        return write_key (out, out_size, "down_blocks.%d.attentions.%d.%s", i, j, rest);
+      snprintf (prefix, sizeof prefix, "down_blocks.%d.resnets.%d.", i, j);
+      return part == 0 && unet_resnet_reversed (rest, prefix, out, out_size);
+    }
+  if (sscanf (key, "middle_block.%d.%n", &part, &used) == 1 && used > 0)
+    {
+      if (part == 1)
+        return write_key (out, out_size, "mid_block.attentions.0.%s", key + used);
+      snprintf (prefix, sizeof prefix, "mid_block.resnets.%d.", part / 2);
+      return (part == 0 || part == 2) && unet_resnet_reversed (key + used, prefix, out, out_size);
+    }
+  if (sscanf (key, "output_blocks.%d.%d.%n", &n, &part, &used) == 2 && used > 0 && n >= 0)
+    {
+      const char *rest = key + used;
+      int i = n / stride, j = n % stride;
+      if (i >= GC_DIFFUSERS_MAX_LEVELS)
+        return false;
+      bool attention = layout->up_has_attention[i];
+      if (part == 0)
+        {
+          snprintf (prefix, sizeof prefix, "up_blocks.%d.resnets.%d.", i, j);
+          return unet_resnet_reversed (rest, prefix, out, out_size);
+        }
+      if (part == 1 && attention)
+        return write_key (out, out_size, "up_blocks.%d.attentions.%d.%s", i, j, rest);
+      if (part == (attention ? 2 : 1) && j == lpb && strncmp (rest, "conv.", 5) == 0)
+        return write_key (out, out_size, "up_blocks.%d.upsamplers.0.conv.%s", i, rest + 5);
+    }
+  return false;
+}
+
+static bool
+vae_key_reversed (const gc_diffusers_layout *layout, const char *key, char *out,
+                  size_t out_size)
+{
+  char prefix[128], part[16];
+  int level, j, used = 0;
+  if (strncmp (key, "quant_conv.", 11) == 0 || strncmp (key, "post_quant_conv.", 16) == 0)
+    return write_key (out, out_size, "%s", key);
+  if (sscanf (key, "%15[a-z].%n", part, &used) != 1
+      || (strcmp (part, "encoder") != 0 && strcmp (part, "decoder") != 0))
+    return false;
+  bool encoder = strcmp (part, "encoder") == 0;
+  const char *rest = key + used;
+  used = 0;
+  if (strncmp (rest, "conv_in.", 8) == 0 || strncmp (rest, "conv_out.", 9) == 0)
+    return write_key (out, out_size, "%s.%s", part, rest);
+  if (strncmp (rest, "norm_out.", 9) == 0)
+    return write_key (out, out_size, "%s.conv_norm_out.%s", part, rest + 9);
+  if (sscanf (rest, "mid.block_%d.%n", &j, &used) == 1 && used > 0 && j >= 1)
+    {
+      snprintf (prefix, sizeof prefix, "%s.mid_block.resnets.%d.", part, j - 1);
+      return apply_rules_reversed (vae_resnet_parts,
+                                   sizeof vae_resnet_parts / sizeof *vae_resnet_parts,
+                                   rest + used, prefix, out, out_size);
+    }
+  if (strncmp (rest, "mid.attn_1.", 11) == 0)
+    {
+      snprintf (prefix, sizeof prefix, "%s.mid_block.attentions.0.", part);
+      return apply_rules_reversed (vae_attention_parts,
+                                   sizeof vae_attention_parts / sizeof *vae_attention_parts,
+                                   rest + 11, prefix, out, out_size);
+    }
+  const char *blocks = encoder ? "down_blocks" : "up_blocks";
+  char pattern[64];
+  snprintf (pattern, sizeof pattern, "%s.%%d.block.%%d.%%n", encoder ? "down" : "up");
+  if (sscanf (rest, pattern, &level, &j, &used) == 2 && used > 0)
+    {
+      int i = encoder ? level : layout->vae_levels - 1 - level;
+      snprintf (prefix, sizeof prefix, "%s.%s.%d.resnets.%d.", part, blocks, i, j);
+      return apply_rules_reversed (vae_resnet_parts,
+                                   sizeof vae_resnet_parts / sizeof *vae_resnet_parts,
+                                   rest + used, prefix, out, out_size);
+    }
+  snprintf (pattern, sizeof pattern, "%s.%%d.%s.conv.%%n", encoder ? "down" : "up",
+            encoder ? "downsample" : "upsample");
+  if (sscanf (rest, pattern, &level, &used) == 1 && used > 0)
+    {
+      int i = encoder ? level : layout->vae_levels - 1 - level;
+      return write_key (out, out_size, "%s.%s.%d.%s.0.conv.%s", part, blocks, i,
+                        encoder ? "downsamplers" : "upsamplers", rest + used);
+    }
+  return false;
+}
+
+bool
+gc_ldm_key_to_diffusers (const gc_diffusers_layout *layout, const char *key,
+                         gc_diffusers_component *component, char *out, size_t out_size)
+{
+  static const struct {
+    const char *root;
+    gc_diffusers_component component;
+  } roots[] = {
+    { "model.diffusion_model.", GC_DIFFUSERS_UNET },
+    { "first_stage_model.", GC_DIFFUSERS_VAE },
+    { "cond_stage_model.transformer.", GC_DIFFUSERS_TEXT_ENCODER },
+  };
+  for (size_t r = 0; r < sizeof roots / sizeof *roots; r++)
+    {
+      size_t len = strlen (roots[r].root);
+      if (strncmp (key, roots[r].root, len) != 0)
+        continue;
+      const char *rest = key + len;
+      *component = roots[r].component;
+      switch (roots[r].component)
+        {
+        case GC_DIFFUSERS_UNET:
+          return unet_key_reversed (layout, rest, out, out_size);
+        case GC_DIFFUSERS_VAE:
+          return vae_key_reversed (layout, rest, out, out_size);
+        case GC_DIFFUSERS_TEXT_ENCODER:
+          return strncmp (rest, "text_model.", 11) == 0 && write_key (out, out_size, "%s", rest);
+        }
+    }
+  return false;
+}
+
+gc_diffusers_layout
+gc_diffusers_layout_of_ldm (const gc_checkpoint *checkpoint)
+{
+  gc_diffusers_layout layout = { 0 };
+  const char *unet = "model.diffusion_model.";
+  int first_down = 1;
+  while (first_down < 64
+         && !gc_checkpoint_hasf (checkpoint, "%sinput_blocks.%d.0.op.weight", unet, first_down))
+    first_down++;
+  layout.layers_per_block = first_down < 64 ? first_down - 1 : 2;
+  int stride = layout.layers_per_block + 1;
+  for (int level = 0; level < GC_DIFFUSERS_MAX_LEVELS; level++)
+    layout.up_has_attention[level]
+      = gc_checkpoint_hasf (checkpoint, "%soutput_blocks.%d.1.norm.weight", unet, stride * level);
+  while (layout.vae_levels < 64
+         && gc_checkpoint_hasf (checkpoint, "first_stage_model.encoder.down.%d.block.0.conv1.weight",
+                                layout.vae_levels))
+    layout.vae_levels++;
+  return layout;
 }

@@ -1,9 +1,11 @@
-/* gc-diffusers-names.h — diffusers module names → LDM checkpoint names (internal). */
+/* gc-diffusers-names.h — diffusers module names ↔ LDM checkpoint names (internal). */
 #pragma once
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "gc-checkpoint.h"
 
 enum { GC_DIFFUSERS_MAX_LEVELS = 8 };
 
@@ -24,3 +26,13 @@ typedef struct {
 bool gc_diffusers_key_to_ldm (const gc_diffusers_layout *layout,
                               gc_diffusers_component component, const char *key, char *out,
                               size_t out_size);
+
+/* The numbering of a checkpoint whose keys are LDM names (a single file, or a diffusers folder
+ * after its translation at open). */
+gc_diffusers_layout gc_diffusers_layout_of_ldm (const gc_checkpoint *checkpoint);
+
+/* The inverse of gc_diffusers_key_to_ldm: writes the diffusers key of an LDM key and its
+ * component; false for keys outside the UNet, VAE and CLIP text encoder (schedule buffers,
+ * OpenCLIP and SDXL encoders). */
+bool gc_ldm_key_to_diffusers (const gc_diffusers_layout *layout, const char *key,
+                              gc_diffusers_component *component, char *out, size_t out_size);

@@ -43,6 +43,10 @@ gc_conv2d_square (int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, 
  * small images take one im2col product instead. */
 enum { STACK_BELOW_COLUMNS = 2048 };
 
+/* Floats of output accumulated across the kernel taps at a time (512 KiB: half an L2), in
+ * blocks of at least 64 output channels so each product stays efficient. */
+enum { OUTPUT_BLOCK_FLOATS = 1 << 17 };
+
 /* Output rows per band: aim for ~2048 product columns, but leave every thread work. */
 static int64_t
 band_rows (int64_t out_h, int64_t row_width, int64_t images)
@@ -105,16 +109,23 @@ conv_band_shifted (const conv_job *j, float *band, float *grid, int64_t image, i
   const float *in = j->in + image * s->c_in * s->h * s->w;
 
   pad_band (band, band_stride, in, s, y0, rows_in);
-  /* grid[c_out, rows·wp] = Σ_taps weight_tap[c_out, c_in] · band shifted by the tap */
+  /* grid[c_out, rows·wp] = Σ_taps weight_tap[c_out, c_in] · band shifted by the tap, in blocks
+   * of output channels so that the block of grid being accumulated stays in cache */
   int64_t cols = rows * wp;
-  for (int64_t ky = 0; ky < s->kh; ky++)
-    for (int64_t kx = 0; kx < s->kw; kx++)
-      {
-        int64_t tap = ky * s->kw + kx;
-        gc_matmul (grid, cols, j->weight + tap * s->c_out * s->c_in, s->c_in, false,
-                   band + ky * wp + kx, band_stride, false, s->c_out, cols, s->c_in, 1,
-                   tap == 0 ? 0 : 1);
-      }
+  int64_t block = OUTPUT_BLOCK_FLOATS / cols / 64 * 64;
+  block = block < 64 ? 64 : block;
+  for (int64_t o0 = 0; o0 < s->c_out; o0 += block)
+    {
+      int64_t m = o0 + block > s->c_out ? s->c_out - o0 : block;
+      for (int64_t ky = 0; ky < s->kh; ky++)
+        for (int64_t kx = 0; kx < s->kw; kx++)
+          {
+            int64_t tap = ky * s->kw + kx;
+            gc_matmul (grid + o0 * cols, cols, j->weight + (tap * s->c_out + o0) * s->c_in,
+                       s->c_in, false, band + ky * wp + kx, band_stride, false, m, cols, s->c_in,
+                       1, tap == 0 ? 0 : 1);
+          }
+    }
   float *out = j->out + image * s->c_out * j->oh * j->ow + y0 * j->ow;
   for (int64_t o = 0; o < s->c_out; o++)
     for (int64_t r = 0; r < rows; r++)

@@ -37,7 +37,7 @@ gc_param_bind (gc_param *p, const gc_checkpoint *checkpoint, const char *key, in
                            want);
     }
   p->weight = gc_st_tensor_weight (t);
-  p->merged = NULL;
+  p->patch = gc_checkpoint_patch_slot (checkpoint, key);
   return GC_OK;
 }
 
@@ -70,15 +70,23 @@ gc_param_numel (const gc_param *p)
   return gc_weight_numel (&p->weight);
 }
 
+bool
+gc_param_is_patched (const gc_param *p)
+{
+  return p->patch != NULL && *p->patch != NULL;
+}
+
 const float *
 gc_param_f32 (gc_arena *scratch, const gc_param *p)
 {
-  if (p->merged)
-    return p->merged;
-  if (p->weight.dtype == GC_DTYPE_F32 && ((uintptr_t) p->weight.data & 3) == 0)
+  bool patched = gc_param_is_patched (p);
+  if (!patched && p->weight.dtype == GC_DTYPE_F32 && ((uintptr_t) p->weight.data & 3) == 0)
     return p->weight.data;
   float *out = gc_arena_floats (scratch, (size_t) gc_param_numel (p));
-  if (out)
-    gc_weight_to_f32 (out, &p->weight);
+  if (out == NULL)
+    return NULL;
+  gc_weight_to_f32 (out, &p->weight);
+  if (patched && !gc_param_patch_apply (scratch, *p->patch, out))
+    return NULL;
   return out;
 }

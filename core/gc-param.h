@@ -1,17 +1,24 @@
-/* gc-param.h — a model parameter: a checkpoint tensor plus, while styles are applied, a float32
- * replacement holding W₀ + Σ wᵢ·ΔWᵢ. Model structs hold gc_param fields with shape comments;
- * ops read them through gc_param_f32, which widens fp16/bf16 weights where they are used. */
+/* gc-param.h — a model parameter: a checkpoint tensor W₀ plus the styles applied to it. Model
+ * structs hold gc_param fields with shape comments; ops read them through gc_param_f32, which
+ * widens fp16/bf16 weights where they are used and, when styles change the tensor, adds
+ * Σ wᵢ·ΔWᵢ there too (gc-styles.h: the styles are merged per layer at use time, so W₀ is never
+ * copied or modified). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gc-checkpoint.h"
 #include "gc-tensor.h"
 
 typedef struct {
-  gc_weight weight; /* as stored in the file */
-  float *merged;    /* float32 [numel] with styles applied, or NULL */
+  gc_weight weight;                    /* W₀, as stored in the file */
+  gc_param_patch *const *patch;        /* the tensor's styles slot in the checkpoint */
 } gc_param;
+
+/* w[numel] (W₀ in float32) += Σ wᵢ·ΔWᵢ of the styles in patch. false when scratch is exhausted.
+ * Defined with the styles (gc-styles.c). */
+bool gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w);
 
 /* Binds p to the tensor named key, checking its shape: shape[i] = -1 accepts any size in that
  * dimension (the caller reads it back from p->weight.shape). Missing key or wrong shape is
@@ -28,9 +35,12 @@ gc_status gc_param_bindf (gc_param *p, const gc_checkpoint *checkpoint, int ndim
 bool gc_checkpoint_hasf (const gc_checkpoint *checkpoint, const char *format, ...)
   __attribute__ ((format (printf, 2, 3)));
 
-/* The parameter as float32: the merged copy, the file data itself when it is aligned F32, or
- * a conversion into scratch (valid until the caller resets scratch). NULL when scratch is
- * exhausted. */
+/* True while styles change this parameter. */
+bool gc_param_is_patched (const gc_param *p);
+
+/* The parameter as float32 with the styles applied: the file data itself when it is aligned F32
+ * and unstyled, otherwise a conversion into scratch (valid until the caller resets scratch).
+ * NULL when scratch is exhausted. */
 const float *gc_param_f32 (gc_arena *scratch, const gc_param *p);
 
 int64_t gc_param_numel (const gc_param *p);

@@ -17,7 +17,8 @@ typedef struct {
 } sampler_info;
 
 static const sampler_info samplers[GC_SAMPLER_COUNT] = {
-  [GC_SAMPLER_EULER] = { "Euler", "euler", GC_SCHEDULER_EULER, GC_SPACING_LEADING, _gc_sample_euler },
+  [GC_SAMPLER_EULER] = { "Euler", "euler", GC_SCHEDULER_EULER, GC_SPACING_LEADING,
+                         _gc_sample_euler },
   [GC_SAMPLER_EULER_A] = { "Euler a", "euler_a", GC_SCHEDULER_EULER, GC_SPACING_LEADING,
                            _gc_sample_euler_ancestral },
   [GC_SAMPLER_DDIM] = { "DDIM", "ddim", GC_SCHEDULER_DDIM, GC_SPACING_LEADING, _gc_sample_ddim },

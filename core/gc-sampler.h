@@ -6,15 +6,15 @@
  * of the same name step for step, so that with a torch-identical model callback and seed it
  * produces diffusers' latents (checked against diffusers' own runs: tests/test-sampler.c):
  *
- *   sampler        diffusers scheduler                       model input x      random draws
- *   Euler          EulerDiscreteScheduler                    x / √(σ² + 1)      initial noise
- *   Euler a        EulerAncestralDiscreteScheduler           x / √(σ² + 1)      initial + one per step
- *   DDIM           DDIMScheduler, η = 0                      x                  initial noise
- *   DPM++ 2M       DPMSolverMultistepScheduler (dpmsolver++, x                  initial noise
- *                  order 2, midpoint, lower_order_final)
- *   Heun           HeunDiscreteScheduler                     x / √(σ² + 1)      initial noise
- *   LCM            LCMScheduler                              x                  initial + one per
- *                                                                               step but the last
+ *   sampler    diffusers scheduler                        model input    random draws
+ *   Euler      EulerDiscreteScheduler                     x / √(σ² + 1)  initial noise
+ *   Euler a    EulerAncestralDiscreteScheduler            x / √(σ² + 1)  initial + one per step
+ *   DDIM       DDIMScheduler, η = 0                       x              initial noise
+ *   DPM++ 2M   DPMSolverMultistepScheduler (dpmsolver++,  x              initial noise
+ *              order 2, midpoint, lower_order_final)
+ *   Heun       HeunDiscreteScheduler                      x / √(σ² + 1)  initial noise
+ *   LCM        LCMScheduler                               x              initial + one per step
+ *                                                                        but the last
  *
  * Every draw is torch.randn of the whole latent from the caller's generator (gc-rng.h), in
  * the order diffusers draws: the initial noise first, then the steps' noise.

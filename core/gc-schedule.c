@@ -80,11 +80,11 @@ linspace_at (double a, double b, int n, int i)
   return i * ((b - a) / (n - 1)) + a;
 }
 
-/* (arange(0, n)·(1000 // n))[::-1] + 1: SD's "leading" spacing with steps_offset 1. */
+/* (arange(0, n)·(1000 // n))[::-1][i] + 1: SD's "leading" spacing with steps_offset 1. */
 static double
-spaced_leading (int n, int i, int ratio_divisor)
+spaced_leading (int n, int i)
 {
-  int ratio = GC_TRAIN_STEPS / ratio_divisor;
+  int ratio = GC_TRAIN_STEPS / n;
   return (double) (n - 1 - i) * ratio + 1;
 }
 
@@ -105,8 +105,7 @@ spaced_timestep (gc_scheduler_kind scheduler, gc_spacing spacing, int n, int i)
     {
     case GC_SPACING_LEADING:
       /* DPM spaces N + 1 points and drops the last (t = 1). */
-      return scheduler == GC_SCHEDULER_DPM ? spaced_leading (n + 1, i, n + 1)
-                                     : spaced_leading (n, i, n);
+      return scheduler == GC_SCHEDULER_DPM ? spaced_leading (n + 1, i) : spaced_leading (n, i);
     case GC_SPACING_TRAILING:
       return spaced_trailing (n, i);
     case GC_SPACING_LINSPACE:
@@ -212,6 +211,18 @@ fill_lcm (gc_schedule *out, const gc_train_schedule *train, double strength, gc_
   return GC_OK;
 }
 
+/* The σ samplers step in σ; their ᾱ are only the same levels in the other form. */
+static void
+fill_alphas_from_sigmas (gc_schedule *out)
+{
+  for (int i = 0; i < out->steps; i++)
+    {
+      double sigma = out->sigmas[i], next = out->sigmas[i + 1];
+      out->alphas[i] = (float) (1.0 / (1.0 + sigma * sigma));
+      out->alphas_next[i] = (float) (1.0 / (1.0 + next * next));
+    }
+}
+
 gc_status
 gc_schedule_make (gc_schedule *out, const gc_train_schedule *train, gc_scheduler_kind scheduler,
                   gc_spacing spacing, gc_sigma_kind sigmas, int steps, double lcm_strength,
@@ -235,6 +246,8 @@ gc_schedule_make (gc_schedule *out, const gc_train_schedule *train, gc_scheduler
     fill_spaced (out, train, scheduler, spacing);
   if (scheduler == GC_SCHEDULER_DDIM)
     fill_ddim_alphas (out, train);
+  else
+    fill_alphas_from_sigmas (out);
   return GC_OK;
 }
 

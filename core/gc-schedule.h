@@ -67,8 +67,9 @@ typedef struct {
   /* Noise level at step i in k-diffusion form; sigmas[N] = 0 is the clean end. For DDIM and
    * LCM these are σ of the timesteps, for information: their steps use the ᾱ below. */
   float sigmas[GC_MAX_STEPS + 1];
-  /* DDIM and LCM only: ᾱ at step i, and the ᾱ the step moves to (DDIM: at t − 1000/N, or ᾱ₀
-   * past the start, as diffusers with set_alpha_to_one = false; LCM: at the next timestep). */
+  /* ᾱ at step i, and the ᾱ the step moves to. DDIM: table values, the target at t − 1000/N
+   * (ᾱ₀ past the start, as diffusers with set_alpha_to_one = false); LCM: table values, the
+   * target at the next timestep; Euler and DPM: 1/(1 + σ²) of sigmas[i] and sigmas[i + 1]. */
   float alphas[GC_MAX_STEPS];
   float alphas_next[GC_MAX_STEPS];
 } gc_schedule;

@@ -90,6 +90,16 @@ count_list_rows (GtkListBox *list)
   return g_list_length (rows);
 }
 
+/* The list under "Recent Models" (the window has other lists: styles, presets). */
+static GtkWidget *
+find_recent_list (GtkWidget *window)
+{
+  GtkWidget *title = find_widget (window, is_label_with_text, "Recent Models");
+
+  g_assert_nonnull (title);
+  return find_widget (gtk_widget_get_parent (title), is_of_type, GSIZE_TO_POINTER (GTK_TYPE_LIST_BOX));
+}
+
 /* Main-loop helpers ------------------------------------------------------ */
 
 static gboolean
@@ -327,7 +337,7 @@ test_open_model (void)
   g_assert_cmpuint (g_strv_length (recent), ==, 1);
   g_assert_cmpstr (recent[0], ==, model);
 
-  list = find_widget (GTK_WIDGET (window), is_of_type, GSIZE_TO_POINTER (GTK_TYPE_LIST_BOX));
+  list = find_recent_list (GTK_WIDGET (window));
   g_assert_nonnull (list);
   g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, 1);
   g_assert_true (gtk_widget_get_mapped (list));
@@ -365,7 +375,7 @@ test_recent_models (void)
   g_assert_cmpstr (recent[3], ==, paths->pdata[8]);
   g_assert_cmpstr (recent[9], ==, paths->pdata[2]);
 
-  list = find_widget (window, is_of_type, GSIZE_TO_POINTER (GTK_TYPE_LIST_BOX));
+  list = find_recent_list (window);
   g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, GOUACHE_RECENT_MODELS_MAX);
 
   /* Keep three, and delete one of them: models gone from disk are not offered. */
@@ -419,7 +429,7 @@ test_refused_models (void)
   /* A recent model deleted while listed: activating it explains, in the info bar. */
   g_assert_true (open_path (vanishing, NULL));
   g_assert_cmpint (g_unlink (vanishing), ==, 0);
-  list = find_widget (GTK_WIDGET (window), is_of_type, GSIZE_TO_POINTER (GTK_TYPE_LIST_BOX));
+  list = find_recent_list (GTK_WIDGET (window));
   rows = count_list_rows (GTK_LIST_BOX (list));
   row = GTK_WIDGET (gtk_list_box_get_row_at_index (GTK_LIST_BOX (list), 0));
   g_assert_true (gtk_widget_activate (row));
@@ -607,6 +617,26 @@ test_no_display (void)
   g_test_skip ("No display: run it with xvfb-run (meson does when xvfb-run is installed)");
 }
 
+/* The window keeps its history and presets under XDG_DATA_HOME: use temporary folders.
+ * XDG_DATA_DIRS stays, for GTK's icons. */
+static char *
+use_temporary_folders (void)
+{
+  const char *names[] = { "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME" };
+  char *root = g_dir_make_tmp ("gouache-shell-XXXXXX", NULL);
+
+  g_assert_nonnull (root);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (root, names[i], NULL);
+
+      g_mkdir (path, 0700);
+      g_setenv (names[i], path, TRUE);
+    }
+
+  return root;
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -630,6 +660,7 @@ main (int   argc,
       char *argv[])
 {
   g_autoptr(GError) error = NULL;
+  g_autofree char *xdg_root = use_temporary_folders ();
   int status;
 
   g_test_init (&argc, &argv, NULL);
@@ -667,6 +698,7 @@ main (int   argc,
   status = g_test_run ();
 
   remove_tree (models_dir);
+  remove_tree (xdg_root);
   g_clear_pointer (&models_dir, g_free);
   g_clear_object (&settings);
   g_clear_object (&application);

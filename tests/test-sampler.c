@@ -121,7 +121,8 @@ point_mass_case (gc_sampler sampler, gc_schedule_type schedule, gc_prediction pr
              err.message);
 
   /* DDIM keeps the ε of its first step: the noise itself for img2img, whose start lies on
-   * √ᾱ·x₀ + √(1 − ᾱ)·noise; for text-to-image, whose start is the noise, (noise − √ᾱ·x₀)/√(1 − ᾱ). */
+   * √ᾱ·x₀ + √(1 − ᾱ)·noise; for text-to-image, which starts at the noise,
+   * (noise − √ᾱ·x₀)/√(1 − ᾱ). */
   g_autofree gc_schedule *plan = g_new (gc_schedule, 1);
   int first;
   g_assert_cmpint (gc_sample_plan (plan, &first, &params, NULL), ==, GC_OK);
@@ -669,23 +670,25 @@ typedef struct {
   bool seeded;          /* noise from seed 42 (ref_tiny_rng) rather than pipe.noise */
 } pipeline_case;
 
+#define TINY "ref_tiny.safetensors", "ref_tiny.safetensors", "keys_tiny.json"
+#define TINY_RNG "ref_tiny_rng.safetensors", "ref_tiny.safetensors", "keys_tiny.json"
+#define TINY2 "ref_tiny2.safetensors", "ref_tiny2.safetensors", "keys_tiny2.json"
+
 static const pipeline_case pipeline_cases[] = {
-  { "ddim", "ref_tiny.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_DDIM, GC_SCHEDULE_DEFAULT, 4,
-    GC_PREDICTION_EPSILON, 7.5, 0, false },
-  { "euler", "ref_tiny.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_EULER, GC_SCHEDULE_DEFAULT, 4,
-    GC_PREDICTION_EPSILON, 7.5, 0, false },
-  { "dpmpp2m_karras", "ref_tiny.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_DPMPP_2M,
-    GC_SCHEDULE_KARRAS, 4, GC_PREDICTION_EPSILON, 7.5, 0, false },
-  { "img2img_ddim", "ref_tiny.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_DDIM,
-    GC_SCHEDULE_DEFAULT, 10, GC_PREDICTION_EPSILON, 7.5, 0.6, false },
-  { "euler_a", "ref_tiny_rng.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_EULER_A,
-    GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_EPSILON, 7.5, 0, true },
-  { "lcm", "ref_tiny_rng.safetensors", "ref_tiny.safetensors", "keys_tiny.json", GC_SAMPLER_LCM, GC_SCHEDULE_DEFAULT, 4,
-    GC_PREDICTION_EPSILON, 1.0, 0, true },
-  { "sd2_ddim", "ref_tiny2.safetensors", "ref_tiny2.safetensors", "keys_tiny2.json", GC_SAMPLER_DDIM,
-    GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_V, 7.5, 0, false },
-  { "sd2_euler", "ref_tiny2.safetensors", "ref_tiny2.safetensors", "keys_tiny2.json", GC_SAMPLER_EULER,
-    GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_V, 7.5, 0, false },
+  { "ddim", TINY, GC_SAMPLER_DDIM, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_EPSILON, 7.5, 0, false },
+  { "euler", TINY, GC_SAMPLER_EULER, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_EPSILON, 7.5, 0,
+    false },
+  { "dpmpp2m_karras", TINY, GC_SAMPLER_DPMPP_2M, GC_SCHEDULE_KARRAS, 4, GC_PREDICTION_EPSILON,
+    7.5, 0, false },
+  { "img2img_ddim", TINY, GC_SAMPLER_DDIM, GC_SCHEDULE_DEFAULT, 10, GC_PREDICTION_EPSILON, 7.5,
+    0.6, false },
+  { "euler_a", TINY_RNG, GC_SAMPLER_EULER_A, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_EPSILON, 7.5,
+    0, true },
+  { "lcm", TINY_RNG, GC_SAMPLER_LCM, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_EPSILON, 1.0, 0,
+    true },
+  { "sd2_ddim", TINY2, GC_SAMPLER_DDIM, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_V, 7.5, 0, false },
+  { "sd2_euler", TINY2, GC_SAMPLER_EULER, GC_SCHEDULE_DEFAULT, 4, GC_PREDICTION_V, 7.5, 0,
+    false },
 };
 
 static char *

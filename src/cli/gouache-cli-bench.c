@@ -11,12 +11,16 @@
 #include "gc-pipeline.h"
 #include "gc-threads.h"
 #include "gouache-cli.h"
+#include "gouache-cli-styles.h"
 
 typedef struct {
   double load_s, text_s, unet_s_per_eval, unet_s_per_guided_step, unet_gflop, unet_gflops;
   double vae_decode_s, vae_gflop, vae_gflops, sgemm_gflops, peak_rss_mb;
   int64_t width, height, evaluations;
   int threads;
+  GArray *styles;         /* --lora: applied before anything is timed */
+  gboolean blend_latency; /* --blend-latency */
+  double styles_load_s, blend_latency_s, unstyled_s_per_eval, styled_s_per_eval;
 } bench_result;
 
 static double
@@ -76,6 +80,57 @@ time_unet (gc_model *m, int64_t batch, int64_t lh, int64_t lw, const float *cont
   return GC_OK;
 }
 
+/* From a weight change to a model ready to run (median of runs changes of the first style's
+ * weight). Styles are merged per layer while the model runs (gc-styles.h), so a change is only
+ * recorded; its price is paid in every evaluation, measured here by timing one-image UNet
+ * evaluations with the styles on and with every style at weight 0, alternately (so that a
+ * change in the machine's load affects both alike). */
+static gc_status
+time_blend (gc_model *m, int64_t lh, int64_t lw, const float *context, int64_t tokens, int runs,
+            bench_result *r, gc_error *err)
+{
+  gc_styles *styles = gc_model_styles (m);
+  size_t n = gc_styles_count (styles);
+  g_autofree double *weights = g_new (double, 2 * n);
+  for (size_t i = 0; i < n; i++)
+    weights[2 * i] = gc_styles_weight (styles, i), weights[2 * i + 1] = gc_styles_text_weight (styles, i);
+  double samples[16] = { 0 }, styled[16] = { 0 }, unstyled[16] = { 0 };
+  for (int k = 0; k < runs; k++)
+    {
+      double scale = k % 2 ? 1 : 0.5, t0 = now ();
+      gc_status s = gc_styles_set_weights (styles, 0, scale * weights[0], scale * weights[1], err);
+      samples[k] = now () - t0;
+      if (s != GC_OK)
+        return s;
+    }
+  r->blend_latency_s = median (samples, runs);
+  gc_status s = GC_OK;
+  for (int k = 0; k < runs && s == GC_OK; k++)
+    {
+      for (size_t i = 0; i < n; i++)
+        gc_styles_set_weights (styles, i, 0, 0, NULL);
+      s = time_unet (m, 1, lh, lw, context, tokens, 1, &unstyled[k], err);
+      for (size_t i = 0; i < n; i++)
+        gc_styles_set_weights (styles, i, weights[2 * i], weights[2 * i + 1], NULL);
+      if (s == GC_OK)
+        s = time_unet (m, 1, lh, lw, context, tokens, 1, &styled[k], err);
+    }
+  r->unstyled_s_per_eval = median (unstyled, runs);
+  r->styled_s_per_eval = median (styled, runs);
+  return s;
+}
+
+static gc_status
+apply_styles (gc_model *m, bench_result *r, gc_error *err)
+{
+  g_autoptr (GError) error = NULL;
+  double t0 = now ();
+  if (!gouache_cli_styles_apply (m, r->styles, FALSE, &error))
+    return gc_error_set (err, GC_ERR_INVALID, "%s", error->message);
+  r->styles_load_s = now () - t0;
+  return GC_OK;
+}
+
 static gc_status
 run_bench (const char *model_path, bench_result *r, int runs, gc_error *err)
 {
@@ -88,6 +143,11 @@ run_bench (const char *model_path, bench_result *r, int runs, gc_error *err)
   if (s != GC_OK)
     return s;
   r->load_s = now () - t0;
+  if (r->styles->len > 0 && (s = apply_styles (m, r, err)) != GC_OK)
+    {
+      gc_model_free (m);
+      return s;
+    }
   const gc_model_info *info = gc_model_get_info (m);
   int64_t scale = gc_vae_downscale (gc_model_vae (m));
   int64_t lh = r->height / scale, lw = r->width / scale;
@@ -101,6 +161,8 @@ run_bench (const char *model_path, bench_result *r, int runs, gc_error *err)
     s = time_unet (m, 1, lh, lw, context, tokens, runs, &r->unet_s_per_eval, err);
   if (s == GC_OK)
     s = time_unet (m, 2, lh, lw, context, tokens, runs, &r->unet_s_per_guided_step, err);
+  if (s == GC_OK && r->blend_latency)
+    s = time_blend (m, lh, lw, context, tokens, runs, r, err);
   r->unet_gflop = gc_unet_flops (gc_model_unet (m), lh, lw, tokens) / 1e9;
   r->unet_gflops = r->unet_gflop / r->unet_s_per_eval;
   g_autofree float *latent = g_new0 (float, info->latent_channels * lh * lw);
@@ -136,6 +198,14 @@ print_result (const bench_result *r)
   printf ("VAE decode           %.2f s (%.1f GFLOP/s, %.0f%% of sgemm)\n", r->vae_decode_s,
           r->vae_gflops, 100 * r->vae_gflops / r->sgemm_gflops);
   printf ("peak RSS             %.0f MB\n", r->peak_rss_mb);
+  if (r->styles->len > 0)
+    printf ("styles               %u opened and applied in %.3f s\n", r->styles->len,
+            r->styles_load_s);
+  if (r->blend_latency)
+    printf ("blend latency        %.1f µs from a weight change to a ready model; the per-layer "
+            "merge adds %.2f s per UNet evaluation (%.2f s with every style at 0)\n",
+            1e6 * r->blend_latency_s, r->styled_s_per_eval - r->unstyled_s_per_eval,
+            r->unstyled_s_per_eval);
 }
 
 static gboolean
@@ -157,6 +227,18 @@ write_json (const bench_result *r, const char *path, GError **error)
   NUMBER ("vae_gflops", r->vae_gflops);
   NUMBER ("sgemm_gflops", r->sgemm_gflops);
   NUMBER ("peak_rss_mb", r->peak_rss_mb);
+  if (r->styles->len > 0)
+    {
+      NUMBER ("styles", r->styles->len);
+      NUMBER ("styles_load_s", r->styles_load_s);
+    }
+  if (r->blend_latency)
+    {
+      NUMBER ("blend_latency_s", r->blend_latency_s);
+      NUMBER ("unet_s_per_eval_unstyled", r->unstyled_s_per_eval);
+      NUMBER ("unet_s_per_eval_styled", r->styled_s_per_eval);
+      NUMBER ("styles_s_per_eval", r->styled_s_per_eval - r->unstyled_s_per_eval);
+    }
 #undef NUMBER
   json_builder_end_object (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
@@ -170,6 +252,8 @@ int
 gouache_cli_bench (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *json = NULL;
+  g_auto (GStrv) loras = NULL;
+  gboolean blend_latency = FALSE;
   int width = 512, height = 512, runs = 3, threads = 0;
   const GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Checkpoint to measure", "CKPT" },
@@ -178,6 +262,8 @@ gouache_cli_bench (int argc, char **argv)
     { "steps", 0, 0, G_OPTION_ARG_INT, &runs, "UNet evaluations to time, after a warm-up (default 3)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json, "Also write the numbers as JSON", "FILE" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &loras, "Apply a style before timing (repeatable)", "FILE:WEIGHT[:TEXT_WEIGHT]" },
+    { "blend-latency", 0, 0, G_OPTION_ARG_NONE, &blend_latency, "Time a style weight change and what the styles cost per UNet evaluation (needs --lora)", NULL },
     { NULL },
   };
   if (!gouache_cli_parse (&argc, &argv, "— measure speed and memory",
@@ -190,14 +276,20 @@ gouache_cli_bench (int argc, char **argv)
     return gouache_cli_fail ("bench needs --model (see --help)");
   if (runs < 1 || runs > 16)
     return gouache_cli_fail ("--steps must be between 1 and 16");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) styles = gouache_cli_styles_parse (loras, &error);
+  if (styles == NULL)
+    return gouache_cli_fail ("%s", error->message);
+  if (blend_latency && styles->len == 0)
+    return gouache_cli_fail ("--blend-latency needs at least one --lora");
   gouache_cli_set_threads (threads);
   gouache_cli_catch_interrupt ();
-  bench_result r = { .width = width, .height = height, .threads = gc_threads_get () };
+  bench_result r = { .width = width, .height = height, .threads = gc_threads_get (),
+                     .styles = styles, .blend_latency = blend_latency };
   gc_error err = { 0 };
   if (run_bench (model_path, &r, runs, &err))
     return gouache_cli_fail_core (&err);
   print_result (&r);
-  g_autoptr (GError) error = NULL;
   if (json && !write_json (&r, json, &error))
     return gouache_cli_fail ("cannot write %s: %s", json, error->message);
   return 0;

@@ -12,9 +12,11 @@
 #include "gouache-infotext.h"
 #include "gouache-png.h"
 #include "gouache-cli.h"
+#include "gouache-cli-styles.h"
 
 typedef struct {
   char *model, *prompt, *negative, *sampler, *schedule, *init_image, *output, *prediction;
+  char **loras; /* FILE:WEIGHT[:TEXT_WEIGHT] */
   int steps, width, height, clip_skip, threads;
   double cfg, strength;
   gint64 seed;
@@ -112,6 +114,9 @@ run_generate (generate_options *o)
   g_autofree float *init = NULL;
   if (o->init_image && (init = load_init_image (o, &error)) == NULL)
     return gouache_cli_fail ("%s", error->message);
+  g_autoptr (GArray) styles = gouache_cli_styles_parse (o->loras, &error);
+  if (styles == NULL)
+    return gouache_cli_fail ("%s", error->message);
   p.prompt = o->prompt;
   p.negative = o->negative ? o->negative : "";
   p.steps = o->steps;
@@ -137,6 +142,11 @@ run_generate (generate_options *o)
     {
       gc_model_free (model);
       return gouache_cli_fail_core (&err);
+    }
+  if (!gouache_cli_styles_apply (model, styles, FALSE, &error))
+    {
+      gc_model_free (model);
+      return gouache_cli_fail ("%s", error->message);
     }
   if (o->prediction && strcmp (o->prediction, "auto") != 0)
     gc_model_set_prediction (model, strcmp (o->prediction, "v") == 0 ? GC_PREDICTION_V
@@ -172,6 +182,8 @@ run_generate (generate_options *o)
     }
   gouache_cli_progress_finish (&progress);
   g_autoptr (GouacheGenerationInfo) info = describe (o, &p, hash);
+  if (!gouache_cli_styles_describe (styles, info, &error))
+    return gouache_cli_fail ("%s", error->message);
   g_autofree char *parameters = gouache_infotext_format (info);
   GouachePngText text[] = { { "parameters", parameters } };
   if (!gouache_png_save_float (output, image, (guint) p.width, (guint) p.height, text,
@@ -200,6 +212,7 @@ gouache_cli_generate (int argc, char **argv)
     { "strength", 0, 0, G_OPTION_ARG_DOUBLE, &o.strength, "How much of the init image to repaint, 0..1 (default 0.75)", "S" },
     { "clip-skip", 0, 0, G_OPTION_ARG_INT, &o.clip_skip, "Use the text encoder's output this many layers from the end (default: the model's)", "N" },
     { "prediction", 0, 0, G_OPTION_ARG_STRING, &o.prediction, "What the model predicts: auto (default: metadata, else a probe), epsilon or v", "KIND" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.loras, "Apply a style (LoRA) at a weight, -2..2 (default 1); TEXT_WEIGHT for the text encoder (default: WEIGHT); repeatable", "FILE:WEIGHT[:TEXT_WEIGHT]" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &o.threads, "CPU threads (default: all cores)", "N" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o.output, "PNG to write (default: gouache-DATE-SEED.png)", "FILE" },
     { NULL },
@@ -226,5 +239,6 @@ gouache_cli_generate (int argc, char **argv)
     }
   g_free (o.model), g_free (o.prompt), g_free (o.negative), g_free (o.sampler);
   g_free (o.schedule), g_free (o.init_image), g_free (o.output), g_free (o.prediction);
+  g_strfreev (o.loras);
   return status;
 }

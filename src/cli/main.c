@@ -19,6 +19,10 @@ static const command commands[] = {
   { "bench", gouache_cli_bench, "Measure speed and memory on a model" },
   { "random-model", gouache_cli_random_model,
     "Write a deterministic random checkpoint for tests and benchmarks" },
+  { "blend", gouache_cli_blend, "Bake a blend of styles into one LoRA or checkpoint" },
+  { "preset", gouache_cli_preset, "Save, list, show, rename, delete, export and import presets" },
+  { "random-lora", gouache_cli_random_lora,
+    "Write a deterministic random LoRA for tests and benchmarks" },
 };
 
 static void

@@ -20,9 +20,20 @@ struct _GouacheApplication
 
   /* Weak reference: the dialog destroys itself when closed. */
   GtkWidget      *preferences_dialog;
+
+  /* Objects of closed windows that are still finishing their work */
+  guint           n_finishing;
 };
 
 G_DEFINE_FINAL_TYPE (GouacheApplication, gouache_application, GTK_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_FINISHING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 static void
 gouache_application_activate (GApplication *application)
@@ -115,7 +126,12 @@ gouache_application_startup (GApplication *application)
   } accels[] = {
     { "app.preferences", { "<Primary>comma", NULL } },
     { "app.quit", { "<Primary>q", NULL } },
+    { "win.cancel", { "Escape", NULL } },
+    { "win.generate", { "<Primary>Return", NULL } },
     { "win.open", { "<Primary>o", NULL } },
+    { "win.open-image", { "<Primary><Shift>o", NULL } },
+    { "win.random-seed", { "<Primary>r", NULL } },
+    { "win.save-preset", { "<Primary>s", NULL } },
     { "win.show-primary-menu", { "F10", NULL } },
   };
   g_autoptr(GtkCssProvider) css = NULL;
@@ -139,12 +155,47 @@ gouache_application_startup (GApplication *application)
 }
 
 static void
+gouache_application_get_property (GObject    *object,
+                                  guint       prop_id,
+                                  GValue     *value,
+                                  GParamSpec *pspec)
+{
+  GouacheApplication *self = GOUACHE_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_FINISHING:
+      g_value_set_boolean (value, self->n_finishing > 0);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 gouache_application_class_init (GouacheApplicationClass *klass)
 {
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GApplicationClass *application_class = G_APPLICATION_CLASS (klass);
+
+  object_class->get_property = gouache_application_get_property;
 
   application_class->activate = gouache_application_activate;
   application_class->startup = gouache_application_startup;
+
+  /**
+   * GouacheApplication:finishing:
+   *
+   * Whether work of a closed window (its engine's cancelled job) is still finishing; the
+   * application keeps running until it is done.
+   */
+  properties[PROP_FINISHING] =
+    g_param_spec_boolean ("finishing", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
@@ -167,4 +218,52 @@ gouache_application_new (void)
                        "application-id", APP_ID,
                        "flags", G_APPLICATION_DEFAULT_FLAGS,
                        NULL);
+}
+
+/**
+ * gouache_application_get_finishing:
+ * @self: a #GouacheApplication
+ *
+ * Returns: see #GouacheApplication:finishing
+ */
+gboolean
+gouache_application_get_finishing (GouacheApplication *self)
+{
+  g_return_val_if_fail (GOUACHE_IS_APPLICATION (self), FALSE);
+
+  return self->n_finishing > 0;
+}
+
+static void
+finished_cb (gpointer  user_data,
+             GObject  *where_the_object_was)
+{
+  GouacheApplication *self = user_data;
+
+  self->n_finishing--;
+  if (self->n_finishing == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FINISHING]);
+  g_application_release (G_APPLICATION (self));
+  g_object_unref (self);
+}
+
+/**
+ * _gouache_application_hold_until_finalized:
+ * @self: a #GouacheApplication
+ * @object: an object that will be finalized once its work is done
+ *
+ * Keeps the application running until @object is finalized: a closing window hands over
+ * its engine, whose thread must finish before the process may exit.
+ */
+void
+_gouache_application_hold_until_finalized (GouacheApplication *self,
+                                           GObject            *object)
+{
+  g_return_if_fail (GOUACHE_IS_APPLICATION (self));
+  g_return_if_fail (G_IS_OBJECT (object));
+
+  g_application_hold (G_APPLICATION (self));
+  if (self->n_finishing++ == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FINISHING]);
+  g_object_weak_ref (object, finished_cb, g_object_ref (self));
 }

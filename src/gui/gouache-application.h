@@ -16,6 +16,10 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (GouacheApplication, gouache_application, GOUACHE, APPLICATION, GtkApplication)
 
-GouacheApplication *gouache_application_new (void);
+GouacheApplication *gouache_application_new           (void);
+gboolean            gouache_application_get_finishing (GouacheApplication *self);
+
+void                _gouache_application_hold_until_finalized (GouacheApplication *self,
+                                                               GObject            *object);
 
 G_END_DECLS

@@ -15,6 +15,7 @@
 #define GOUACHE_SETTINGS_PREVIEW_HEIGHT   "preview-height"
 #define GOUACHE_SETTINGS_PREVIEW_STEPS    "preview-steps"
 #define GOUACHE_SETTINGS_OUTPUT_FOLDER    "output-folder"
+#define GOUACHE_SETTINGS_LIVE_PREVIEW     "live-preview"
 #define GOUACHE_SETTINGS_WINDOW_WIDTH     "window-width"
 #define GOUACHE_SETTINGS_WINDOW_HEIGHT    "window-height"
 #define GOUACHE_SETTINGS_WINDOW_MAXIMIZED "window-maximized"

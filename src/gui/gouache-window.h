@@ -18,8 +18,17 @@ G_DECLARE_FINAL_TYPE (GouacheWindow, gouache_window, GOUACHE, WINDOW, GtkApplica
 
 GouacheWindow *gouache_window_new            (GouacheApplication  *application);
 const char    *gouache_window_get_model_path (GouacheWindow       *self);
+gboolean       gouache_window_get_model_loaded (GouacheWindow     *self);
 gboolean       gouache_window_open_model     (GouacheWindow       *self,
                                               GFile               *model,
                                               GError             **error);
+void           gouache_window_open_image     (GouacheWindow       *self,
+                                              GFile               *image);
+void           gouache_window_add_style      (GouacheWindow       *self,
+                                              GFile               *style);
+void           gouache_window_import_presets (GouacheWindow       *self,
+                                              GFile               *file);
+void           gouache_window_export_presets (GouacheWindow       *self,
+                                              GFile               *file);
 
 G_END_DECLS

@@ -1,0 +1,268 @@
+/* The style list: each weight a style changes gets a patch in its checkpoint slot (a list of
+ * terms, one per style module), which gc_param_f32 applies where the weight is used. */
+#include "gc-styles.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc-styles-private.h"
+
+typedef struct {
+  gc_lora *lora;
+  double weight, text_weight;
+} style;
+
+typedef struct {
+  const gc_lora_module *module;
+  const style *style; /* stable: styles are allocated one by one */
+} term;
+
+struct gc_param_patch {
+  term *terms;
+  size_t count, capacity;
+};
+
+struct gc_styles {
+  const gc_checkpoint *checkpoint;
+  style **list;
+  size_t count;
+};
+
+/* ------------------------------------------------------------------ applying */
+
+static float
+coefficient_of (const term *t)
+{
+  return (float) (t->module->text ? t->style->text_weight : t->style->weight);
+}
+
+bool
+gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w)
+{
+  gc_arena_mark_t mark = gc_arena_mark (scratch);
+  bool ok = true;
+  /* DoRA terms need W₀, which w holds until the first term is added */
+  const float *w0 = NULL;
+  for (size_t i = 0; i < patch->count && ok; i++)
+    {
+      const term *t = &patch->terms[i];
+      if (!t->module->dora || coefficient_of (t) == 0)
+        continue;
+      if (w0 == NULL)
+        {
+          size_t count = (size_t) (t->module->out * t->module->n);
+          float *copy = gc_arena_floats (scratch, count);
+          if (copy)
+            memcpy (copy, w, count * sizeof (float));
+          w0 = copy;
+        }
+      ok = w0 && gc_lora_module_add_dora (scratch, t->module, coefficient_of (t), w0, w);
+    }
+  /* plain low-rank terms in one product; LoHa and LoKr one by one */
+  const gc_lora_module **stacked = gc_arena_alloc (scratch, patch->count * sizeof *stacked);
+  float *coefficients = gc_arena_floats (scratch, patch->count);
+  size_t n_stacked = 0;
+  ok = ok && stacked && coefficients;
+  for (size_t i = 0; i < patch->count && ok; i++)
+    {
+      const term *t = &patch->terms[i];
+      float c = coefficient_of (t);
+      if (t->module->dora || c == 0)
+        continue;
+      if (t->module->kind == GC_DELTA_LOW_RANK)
+        stacked[n_stacked] = t->module, coefficients[n_stacked++] = c;
+      else
+        ok = gc_lora_module_add_delta (scratch, t->module, c, w);
+    }
+  ok = ok && gc_lora_modules_add_low_rank (scratch, stacked, coefficients, n_stacked, w);
+  gc_arena_reset (scratch, mark);
+  return ok;
+}
+
+size_t
+gc_param_patch_terms (const gc_param_patch *patch)
+{
+  return patch->count;
+}
+
+const gc_lora_module *
+gc_param_patch_term (const gc_param_patch *patch, size_t index, float *coefficient)
+{
+  *coefficient = coefficient_of (&patch->terms[index]);
+  return patch->terms[index].module;
+}
+
+/* ------------------------------------------------------------------ the list */
+
+gc_status
+gc_styles_new (gc_styles **out, const gc_checkpoint *checkpoint, gc_error *err)
+{
+  *out = calloc (1, sizeof **out);
+  if (*out == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory");
+  (*out)->checkpoint = checkpoint;
+  return GC_OK;
+}
+
+void
+gc_styles_free (gc_styles *styles)
+{
+  if (styles == NULL)
+    return;
+  while (styles->count > 0)
+    gc_styles_remove (styles, styles->count - 1);
+  free (styles->list);
+  free (styles);
+}
+
+static gc_param_patch **
+slot_of (const gc_styles *styles, const gc_lora_module *m)
+{
+  return gc_checkpoint_patch_slot (styles->checkpoint, m->target);
+}
+
+/* Frees the patches left without terms and clears their slots. */
+static void
+drop_empty_patches (gc_styles *styles, const gc_lora *lora)
+{
+  for (size_t i = 0; i < lora->n_modules; i++)
+    {
+      gc_param_patch **slot = slot_of (styles, &lora->modules[i]);
+      if (slot && *slot && (*slot)->count == 0)
+        {
+          free ((*slot)->terms);
+          free (*slot);
+          *slot = NULL;
+        }
+    }
+}
+
+/* Makes room for one more term in every patch the LoRA needs. */
+static bool
+reserve_terms (gc_styles *styles, const gc_lora *lora)
+{
+  for (size_t i = 0; i < lora->n_modules; i++)
+    {
+      gc_param_patch **slot = slot_of (styles, &lora->modules[i]);
+      if (*slot == NULL && (*slot = calloc (1, sizeof **slot)) == NULL)
+        return false;
+      gc_param_patch *p = *slot;
+      size_t needed = p->count + 1;
+      for (size_t k = 0; k < i; k++) /* a module earlier in this LoRA on the same weight */
+        needed += lora->modules[k].target == lora->modules[i].target;
+      if (needed > p->capacity)
+        {
+          size_t capacity = needed < 4 ? 4 : 2 * needed;
+          term *grown = realloc (p->terms, capacity * sizeof *grown);
+          if (grown == NULL)
+            return false;
+          p->terms = grown;
+          p->capacity = capacity;
+        }
+    }
+  return true;
+}
+
+static gc_status
+check_weights (double weight, double text_weight, gc_error *err)
+{
+  if (!(fabs (weight) <= GC_STYLE_WEIGHT_MAX) || !(fabs (text_weight) <= GC_STYLE_WEIGHT_MAX))
+    return gc_error_set (err, GC_ERR_INVALID,
+                         "style weights go from -%g to %g (got %g, text %g)", GC_STYLE_WEIGHT_MAX,
+                         GC_STYLE_WEIGHT_MAX, weight, text_weight);
+  return GC_OK;
+}
+
+gc_status
+gc_styles_add (gc_styles *styles, gc_lora *lora, double weight, double text_weight,
+               gc_error *err)
+{
+  gc_status s = check_weights (weight, text_weight, err);
+  if (s == GC_OK && lora->checkpoint != styles->checkpoint)
+    s = gc_error_set (err, GC_ERR_INVALID, "%s was opened for another model",
+                      gc_lora_path (lora));
+  style *st = s == GC_OK ? malloc (sizeof *st) : NULL;
+  style **grown = st ? realloc (styles->list, (styles->count + 1) * sizeof *grown) : NULL;
+  if (grown)
+    styles->list = grown;
+  if (s == GC_OK && (grown == NULL || !reserve_terms (styles, lora)))
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory adding %s", gc_lora_path (lora));
+  if (s != GC_OK)
+    {
+      drop_empty_patches (styles, lora);
+      free (st);
+      gc_lora_free (lora);
+      return s;
+    }
+  *st = (style) { lora, weight, text_weight };
+  for (size_t i = 0; i < lora->n_modules; i++)
+    {
+      gc_param_patch *p = *slot_of (styles, &lora->modules[i]);
+      p->terms[p->count++] = (term) { &lora->modules[i], st };
+    }
+  styles->list[styles->count++] = st;
+  return GC_OK;
+}
+
+gc_status
+gc_styles_set_weights (gc_styles *styles, size_t index, double weight, double text_weight,
+                       gc_error *err)
+{
+  if (index >= styles->count)
+    return gc_error_set (err, GC_ERR_INVALID, "there is no style %zu", index);
+  gc_status s = check_weights (weight, text_weight, err);
+  if (s == GC_OK)
+    {
+      styles->list[index]->weight = weight;
+      styles->list[index]->text_weight = text_weight;
+    }
+  return s;
+}
+
+void
+gc_styles_remove (gc_styles *styles, size_t index)
+{
+  if (index >= styles->count)
+    return;
+  style *st = styles->list[index];
+  for (size_t i = 0; i < st->lora->n_modules; i++)
+    {
+      gc_param_patch *p = *slot_of (styles, &st->lora->modules[i]);
+      size_t kept = 0;
+      for (size_t k = 0; k < p->count; k++)
+        if (p->terms[k].style != st)
+          p->terms[kept++] = p->terms[k];
+      p->count = kept;
+    }
+  drop_empty_patches (styles, st->lora);
+  gc_lora_free (st->lora);
+  free (st);
+  memmove (styles->list + index, styles->list + index + 1,
+           (styles->count - index - 1) * sizeof *styles->list);
+  styles->count--;
+}
+
+size_t
+gc_styles_count (const gc_styles *styles)
+{
+  return styles->count;
+}
+
+const gc_lora *
+gc_styles_lora (const gc_styles *styles, size_t index)
+{
+  return index < styles->count ? styles->list[index]->lora : NULL;
+}
+
+double
+gc_styles_weight (const gc_styles *styles, size_t index)
+{
+  return index < styles->count ? styles->list[index]->weight : 0;
+}
+
+double
+gc_styles_text_weight (const gc_styles *styles, size_t index)
+{
+  return index < styles->count ? styles->list[index]->text_weight : 0;
+}
