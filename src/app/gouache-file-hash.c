@@ -90,9 +90,10 @@ skip_safetensors_header (GFileInputStream  *in,
     header_size = header_size << 8 | length_bytes[i];
   if (header_size > file_size - sizeof length_bytes)
     {
+      /* the number is formatted first: a G_GUINT64_FORMAT inside _() cuts the msgid */
+      g_autofree char *size = g_strdup_printf ("%" G_GUINT64_FORMAT, header_size);
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT,
-                   _("The safetensors header (%" G_GUINT64_FORMAT " bytes) runs past the end of the file"),
-                   header_size);
+                   _("The safetensors header (%s bytes) runs past the end of the file"), size);
       return FALSE;
     }
   return g_seekable_seek (G_SEEKABLE (in), (goffset) (sizeof length_bytes + header_size),
