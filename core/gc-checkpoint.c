@@ -354,6 +354,24 @@ gc_checkpoint_metadata (const gc_checkpoint *c, const char *key)
 }
 
 void
+gc_checkpoint_release_range (const gc_checkpoint *c, const void *data, size_t size)
+{
+  uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+  uintptr_t begin = (uintptr_t) data, end = begin + size;
+  for (int i = 0; i < c->n_files; i++)
+    {
+      size_t section_size;
+      uintptr_t section = (uintptr_t) gc_safetensors_data_section (c->files[i], &section_size);
+      if (begin < section || end > section + section_size)
+        continue;
+      uintptr_t start = (begin + page - 1) & ~(page - 1), stop = end & ~(page - 1);
+      if (stop > start)
+        madvise ((void *) start, stop - start, MADV_DONTNEED);
+      return;
+    }
+}
+
+void
 gc_checkpoint_release_pages (gc_checkpoint *c)
 {
   uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);

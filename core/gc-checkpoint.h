@@ -52,5 +52,9 @@ gc_param_patch **gc_checkpoint_patch_slot (const gc_checkpoint *checkpoint, cons
  * the page cache when next touched). Lowers the resident memory between pipeline phases. */
 void gc_checkpoint_release_pages (gc_checkpoint *checkpoint);
 
+/* The same for the whole pages inside [data, data + size) of one of its tensors (ignored when
+ * the range is not in the checkpoint's mapped data). */
+void gc_checkpoint_release_range (const gc_checkpoint *checkpoint, const void *data, size_t size);
+
 /* Metadata of the (first) file: e.g. "modelspec.prediction_type". NULL if absent. */
 const char *gc_checkpoint_metadata (const gc_checkpoint *checkpoint, const char *key);

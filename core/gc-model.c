@@ -7,7 +7,8 @@ struct gc_model {
   gc_model_info info;
   gc_checkpoint *checkpoint;
   gc_tokenizer *tokenizer;
-  gc_text_encoder *text_encoder;
+  gc_text_encoder *text_encoder;  /* CLIP (SD 1.x, SDXL's first) or OpenCLIP (SD 2.x) */
+  gc_text_encoder *text_encoder2; /* SDXL's second encoder (OpenCLIP bigG); NULL otherwise */
   gc_unet *unet;
   gc_vae *vae;
   gc_styles *styles;
@@ -81,7 +82,8 @@ configure (gc_model *m)
   gc_model_info *info = &m->info;
   info->family = gc_checkpoint_family (m->checkpoint);
   info->latent_scale = info->family == GC_FAMILY_SDXL ? 0.13025 : 0.18215;
-  info->pad_id = info->family == GC_FAMILY_SD1 ? GC_TOKEN_END : 0;
+  /* SDXL's first encoder is CLIP like SD 1.x: pads with the end token; OpenCLIP pads with 0 */
+  info->pad_id = info->family == GC_FAMILY_SD2 ? 0 : GC_TOKEN_END;
   info->default_clip_skip = info->family == GC_FAMILY_SD1 ? 1 : 2;
   info->context_dim = gc_unet_get_config (m->unet)->context_dim;
   info->latent_channels = gc_vae_latent_channels (m->vae);
@@ -92,7 +94,27 @@ configure (gc_model *m)
 static const char *
 text_encoder_prefix (gc_family family)
 {
-  return family == GC_FAMILY_SD1 ? "cond_stage_model.transformer." : "cond_stage_model.model.";
+  switch (family)
+    {
+    case GC_FAMILY_SD1: return "cond_stage_model.transformer.";
+    case GC_FAMILY_SD2: return "cond_stage_model.model.";
+    case GC_FAMILY_SDXL: return "conditioner.embedders.0.transformer.";
+    }
+  return "";
+}
+
+static gc_status
+load_text_encoders (gc_model *m, gc_error *err)
+{
+  gc_family family = gc_checkpoint_family (m->checkpoint);
+  gc_status s = gc_text_encoder_load (&m->text_encoder, m->checkpoint,
+                                      text_encoder_prefix (family), err);
+  if (s == GC_OK && family == GC_FAMILY_SDXL)
+    s = gc_text_encoder_load (&m->text_encoder2, m->checkpoint, "conditioner.embedders.1.model.",
+                              err);
+  if (s == GC_OK && m->text_encoder2 && gc_text_encoder_get_config (m->text_encoder2)->projection == 0)
+    s = gc_error_set (err, GC_ERR_FORMAT, "SDXL's second text encoder has no text_projection");
+  return s;
 }
 
 gc_status
@@ -105,14 +127,10 @@ gc_model_open (gc_model **out, const char *checkpoint_path, const char *vocab_pa
     return gc_error_set (err, GC_ERR_NOMEM, "out of memory opening %s", checkpoint_path);
   gc_arena_init (&m->scratch, 0);
   gc_status s = gc_checkpoint_open (&m->checkpoint, checkpoint_path, err);
-  if (s == GC_OK && gc_checkpoint_family (m->checkpoint) == GC_FAMILY_SDXL)
-    s = gc_error_set (err, GC_ERR_UNSUPPORTED, "%s is an SDXL model, which this version of "
-                      "Gouache cannot run yet (SD 1.x and 2.x work)", checkpoint_path);
   if (s == GC_OK)
     s = gc_tokenizer_load (&m->tokenizer, vocab_path, err);
   if (s == GC_OK)
-    s = gc_text_encoder_load (&m->text_encoder, m->checkpoint,
-                              text_encoder_prefix (gc_checkpoint_family (m->checkpoint)), err);
+    s = load_text_encoders (m, err);
   if (s == GC_OK)
     s = gc_unet_load (&m->unet, m->checkpoint, err);
   if (s == GC_OK)
@@ -168,6 +186,7 @@ gc_model_free (gc_model *m)
   gc_vae_free (m->vae);
   gc_unet_free (m->unet);
   gc_text_encoder_free (m->text_encoder);
+  gc_text_encoder_free (m->text_encoder2);
   gc_tokenizer_free (m->tokenizer);
   gc_checkpoint_close (m->checkpoint);
   gc_arena_free (&m->scratch);
@@ -198,6 +217,12 @@ gc_model_text_encoder (gc_model *m)
   return m->text_encoder;
 }
 
+gc_text_encoder *
+gc_model_text_encoder2 (gc_model *m)
+{
+  return m->text_encoder2;
+}
+
 gc_unet *
 gc_model_unet (gc_model *m)
 {
@@ -225,5 +250,6 @@ gc_model_scratch (gc_model *m)
 void
 gc_model_release_weights (gc_model *m)
 {
+  gc_styles_release (m->styles);
   gc_checkpoint_release_pages (m->checkpoint);
 }

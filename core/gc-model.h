@@ -31,8 +31,8 @@ typedef struct {
   double latent_scale;       /* VAE latents × this = UNet latents (0.18215 for SD 1.x/2.x) */
   gc_prediction prediction;  /* what the UNet predicts: it cannot be read from the shapes */
   gc_prediction_source prediction_source;
-  int32_t pad_id;            /* token after the end token in a window */
-  int default_clip_skip;     /* 1 = last layer (SD 1.x); 2 = penultimate (SD 2.x) */
+  int32_t pad_id;            /* token after the end token in a window (first encoder) */
+  int default_clip_skip;     /* 1 = last layer (SD 1.x); 2 = penultimate (SD 2.x, SDXL) */
   int64_t context_dim;
   int64_t latent_channels;
   int64_t pixel_multiple;    /* image sides must be multiples of this (64 for SD 1.x) */
@@ -48,6 +48,9 @@ const gc_model_info *gc_model_get_info (const gc_model *model);
 const gc_checkpoint *gc_model_checkpoint (const gc_model *model);
 const gc_tokenizer *gc_model_tokenizer (const gc_model *model);
 gc_text_encoder *gc_model_text_encoder (gc_model *model);
+/* SDXL's second text encoder (OpenCLIP bigG, pads with 0, gives the pooled vector); NULL for
+ * the other families. */
+gc_text_encoder *gc_model_text_encoder2 (gc_model *model);
 gc_unet *gc_model_unet (gc_model *model);
 gc_vae *gc_model_vae (gc_model *model);
 
@@ -63,6 +66,6 @@ const char *gc_prediction_source_name (gc_prediction_source source); /* "metadat
 gc_arena *gc_model_scratch (gc_model *model);
 
 /* Returns the resident pages of the checkpoint mapping to the system (they are re-read from the
- * page cache on next use): called between sampling and decoding so that the UNet weights and
- * the VAE activations are not resident at once. */
+ * page cache on next use) and frees the styles' kept merges: called between sampling and
+ * decoding so that the UNet weights and the VAE activations are not resident at once. */
 void gc_model_release_weights (gc_model *model);

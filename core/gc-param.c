@@ -79,14 +79,12 @@ gc_param_is_patched (const gc_param *p)
 const float *
 gc_param_f32 (gc_arena *scratch, const gc_param *p)
 {
-  bool patched = gc_param_is_patched (p);
-  if (!patched && p->weight.dtype == GC_DTYPE_F32 && ((uintptr_t) p->weight.data & 3) == 0)
+  if (gc_param_is_patched (p))
+    return gc_param_patch_weight (scratch, *p->patch, &p->weight);
+  if (p->weight.dtype == GC_DTYPE_F32 && ((uintptr_t) p->weight.data & 3) == 0)
     return p->weight.data;
   float *out = gc_arena_floats (scratch, (size_t) gc_param_numel (p));
-  if (out == NULL)
-    return NULL;
-  gc_weight_to_f32 (out, &p->weight);
-  if (patched && !gc_param_patch_apply (scratch, *p->patch, out))
-    return NULL;
+  if (out)
+    gc_weight_to_f32 (out, &p->weight);
   return out;
 }

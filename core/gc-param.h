@@ -1,8 +1,7 @@
 /* gc-param.h — a model parameter: a checkpoint tensor W₀ plus the styles applied to it. Model
  * structs hold gc_param fields with shape comments; ops read them through gc_param_f32, which
- * widens fp16/bf16 weights where they are used and, when styles change the tensor, adds
- * Σ wᵢ·ΔWᵢ there too (gc-styles.h: the styles are merged per layer at use time, so W₀ is never
- * copied or modified). */
+ * widens fp16/bf16 weights where they are used and, when styles change the tensor, returns
+ * W₀ + Σ wᵢ·ΔWᵢ instead (merged where the layer runs, gc-styles.h; W₀ is never modified). */
 #pragma once
 
 #include <stdbool.h>
@@ -16,9 +15,10 @@ typedef struct {
   gc_param_patch *const *patch;        /* the tensor's styles slot in the checkpoint */
 } gc_param;
 
-/* w[numel] (W₀ in float32) += Σ wᵢ·ΔWᵢ of the styles in patch. false when scratch is exhausted.
- * Defined with the styles (gc-styles.c). */
-bool gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w);
+/* W₀ + Σ wᵢ·ΔWᵢ of the styles in patch as float32 in scratch (gc-styles.h says how it is
+ * merged and kept). NULL when memory is exhausted. Defined with the styles (gc-styles.c). */
+const float *gc_param_patch_weight (gc_arena *scratch, gc_param_patch *patch,
+                                    const gc_weight *w0);
 
 /* Binds p to the tensor named key, checking its shape: shape[i] = -1 accepts any size in that
  * dimension (the caller reads it back from p->weight.shape). Missing key or wrong shape is

@@ -7,36 +7,103 @@
 #include "gc-prompt.h"
 #include "gc-tiles.h"
 
+/* One encoder's view of a prompt: hidden[windows·77, width] with the emphasis applied, and
+ * optionally the pooled projection of the first window (malloc'd). */
+static gc_status
+encode_windows (gc_model *m, gc_text_encoder *encoder, const char *prompt, int32_t pad_id,
+                gc_text_output output, float **hidden, int64_t *rows, float **pooled,
+                gc_error *err)
+{
+  gc_prompt_tokens windows;
+  gc_status s = gc_prompt_tokenize (gc_model_tokenizer (m), prompt, pad_id, &windows, err);
+  if (s != GC_OK)
+    return s;
+  const gc_text_encoder_config *cfg = gc_text_encoder_get_config (encoder);
+  *rows = windows.windows * GC_CONTEXT_TOKENS;
+  *hidden = malloc (sizeof (float) * (size_t) (*rows * cfg->width));
+  float *pooled_all = pooled ? malloc (sizeof (float) * (size_t) (windows.windows * cfg->projection)) : NULL;
+  if (*hidden == NULL || (pooled && pooled_all == NULL))
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory encoding the prompt");
+  if (s == GC_OK)
+    s = gc_text_encoder_forward (encoder, gc_model_scratch (m), *hidden, pooled_all, windows.ids,
+                                 windows.windows, output, err);
+  for (int64_t w = 0; s == GC_OK && w < windows.windows; w++)
+    gc_prompt_apply_weights (*hidden + w * GC_CONTEXT_TOKENS * cfg->width,
+                             windows.weights + w * GC_CONTEXT_TOKENS, cfg->width);
+  gc_prompt_tokens_free (&windows);
+  if (s != GC_OK)
+    {
+      free (*hidden);
+      free (pooled_all);
+      *hidden = NULL;
+      return s;
+    }
+  if (pooled)
+    *pooled = pooled_all; /* the first window's vector leads: what other tools use */
+  return GC_OK;
+}
+
+gc_status
+gc_encode_prompt_pooled (gc_model *m, const char *prompt, int clip_skip, float **context,
+                         int64_t *tokens, float **pooled, gc_error *err)
+{
+  const gc_model_info *info = gc_model_get_info (m);
+  int skip = clip_skip > 0 ? clip_skip : info->default_clip_skip;
+  gc_text_encoder *second = gc_model_text_encoder2 (m);
+  if (second == NULL)
+    {
+      if (pooled)
+        *pooled = NULL;
+      return encode_windows (m, gc_model_text_encoder (m), prompt, info->pad_id,
+                             (gc_text_output) { skip, true }, context, tokens, NULL, err);
+    }
+  /* SDXL: both encoders' penultimate states, without their final norms, side by side */
+  float *first_hidden = NULL, *second_hidden = NULL, *second_pooled = NULL;
+  int64_t rows = 0, rows2 = 0;
+  gc_text_output output = { skip, false };
+  gc_status s = encode_windows (m, gc_model_text_encoder (m), prompt, GC_TOKEN_END, output,
+                                &first_hidden, &rows, NULL, err);
+  if (s == GC_OK)
+    s = encode_windows (m, second, prompt, 0, output, &second_hidden, &rows2, &second_pooled, err);
+  int64_t d1 = gc_text_encoder_get_config (gc_model_text_encoder (m))->width;
+  int64_t d2 = gc_text_encoder_get_config (second)->width;
+  float *joined = s == GC_OK ? malloc (sizeof (float) * (size_t) (rows * (d1 + d2))) : NULL;
+  if (s == GC_OK && joined == NULL)
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory encoding the prompt");
+  for (int64_t r = 0; s == GC_OK && r < rows; r++)
+    {
+      memcpy (joined + r * (d1 + d2), first_hidden + r * d1, sizeof (float) * (size_t) d1);
+      memcpy (joined + r * (d1 + d2) + d1, second_hidden + r * d2, sizeof (float) * (size_t) d2);
+    }
+  free (first_hidden);
+  free (second_hidden);
+  if (s != GC_OK)
+    {
+      free (second_pooled);
+      return s;
+    }
+  *context = joined;
+  *tokens = rows;
+  if (pooled)
+    *pooled = second_pooled;
+  else
+    free (second_pooled);
+  return GC_OK;
+}
+
 gc_status
 gc_encode_prompt (gc_model *m, const char *prompt, int clip_skip, float **context,
                   int64_t *tokens, gc_error *err)
 {
-  const gc_model_info *info = gc_model_get_info (m);
-  gc_prompt_tokens windows;
-  gc_status s = gc_prompt_tokenize (gc_model_tokenizer (m), prompt, info->pad_id, &windows, err);
-  if (s != GC_OK)
-    return s;
-  int64_t dim = gc_text_encoder_get_config (gc_model_text_encoder (m))->width;
-  int64_t rows = windows.windows * GC_CONTEXT_TOKENS;
-  float *hidden = malloc (sizeof (float) * (size_t) (rows * dim));
-  if (hidden == NULL)
-    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory encoding the prompt");
-  gc_text_output output = { clip_skip > 0 ? clip_skip : info->default_clip_skip, true };
-  if (s == GC_OK)
-    s = gc_text_encoder_forward (gc_model_text_encoder (m), gc_model_scratch (m), hidden, NULL,
-                                 windows.ids, windows.windows, output, err);
-  for (int64_t w = 0; s == GC_OK && w < windows.windows; w++)
-    gc_prompt_apply_weights (hidden + w * GC_CONTEXT_TOKENS * dim,
-                             windows.weights + w * GC_CONTEXT_TOKENS, dim);
-  gc_prompt_tokens_free (&windows);
-  if (s != GC_OK)
-    {
-      free (hidden);
-      return s;
-    }
-  *context = hidden;
-  *tokens = rows;
-  return GC_OK;
+  return gc_encode_prompt_pooled (m, prompt, clip_skip, context, tokens, NULL, err);
+}
+
+void
+gc_size_conditioning (float *adm, const float *pooled, int64_t pooled_dim, int64_t adm_dim,
+                      const double time_ids[6])
+{
+  memcpy (adm, pooled, sizeof (float) * (size_t) pooled_dim);
+  gc_timestep_embedding (adm + pooled_dim, time_ids, 6, (adm_dim - pooled_dim) / 6);
 }
 
 /* What the sampler's model callback needs: the two contexts side by side and the CFG scale. */
@@ -44,6 +111,7 @@ typedef struct {
   gc_model *model;
   const float *contexts; /* [2, tokens, dim]: unconditional, conditional (or just [1, …]) */
   int64_t tokens;
+  const float *adm;      /* SDXL: [2, adm_dim] in the same order; NULL otherwise */
   double cfg;
   int64_t channels, lh, lw;
   float *batch_in;  /* [2, c, lh, lw] */
@@ -62,8 +130,9 @@ guided_denoise (void *ctx, float *out, const float *x, double timestep, gc_error
   memcpy (g->batch_in, x, sizeof (float) * (size_t) n);
   if (guided)
     memcpy (g->batch_in + n, x, sizeof (float) * (size_t) n);
+  int64_t adm_dim = gc_unet_get_config (gc_model_unet (g->model))->adm_dim;
   gc_unet_cond cond = { guided ? g->contexts : g->contexts + g->tokens * gc_model_get_info (g->model)->context_dim,
-                        g->tokens, NULL };
+                        g->tokens, g->adm ? (guided ? g->adm : g->adm + adm_dim) : NULL, NULL, NULL };
   gc_status s = gc_unet_forward (gc_model_unet (g->model), gc_model_scratch (g->model), g->batch_out,
                                  g->batch_in, batch, g->lh, g->lw, timesteps, &cond, g->cancel, err);
   if (s != GC_OK)
@@ -81,21 +150,28 @@ guided_denoise (void *ctx, float *out, const float *x, double timestep, gc_error
 }
 
 /* Both prompts' encodings with equal token counts: the shorter is padded with encodings of the
- * empty prompt, as A1111 does, so they can run as one batch. */
+ * empty prompt, as A1111 does, so they can run as one batch. SDXL also gets its size
+ * conditioning, and an empty negative prompt is all zeros there, as SDXL was trained. */
 static gc_status
-encode_pair (gc_model *m, const gc_generate_params *p, float **contexts, int64_t *tokens,
-             gc_error *err)
+encode_pair (gc_model *m, const gc_generate_params *p, guidance *g, gc_error *err)
 {
   int64_t dim = gc_model_get_info (m)->context_dim;
-  float *neg = NULL, *pos = NULL, *empty = NULL;
+  bool xl = gc_model_text_encoder2 (m) != NULL;
+  const char *negative = p->negative ? p->negative : "";
+  bool zero_negative = xl && negative[0] == '\0';
+  float *neg = NULL, *pos = NULL, *empty = NULL, *neg_pooled = NULL, *pos_pooled = NULL;
   int64_t neg_rows = 0, pos_rows = 0, empty_rows = 0;
-  gc_status s = gc_encode_prompt (m, p->prompt, p->clip_skip, &pos, &pos_rows, err);
-  if (s == GC_OK)
-    s = gc_encode_prompt (m, p->negative ? p->negative : "", p->clip_skip, &neg, &neg_rows, err);
+  gc_status s = gc_encode_prompt_pooled (m, p->prompt, p->clip_skip, &pos, &pos_rows,
+                                         xl ? &pos_pooled : NULL, err);
+  if (s == GC_OK && !zero_negative)
+    s = gc_encode_prompt_pooled (m, negative, p->clip_skip, &neg, &neg_rows,
+                                 xl ? &neg_pooled : NULL, err);
+  if (s == GC_OK && zero_negative)
+    neg_rows = pos_rows;
   if (s == GC_OK && neg_rows != pos_rows)
     s = gc_encode_prompt (m, "", p->clip_skip, &empty, &empty_rows, err);
   int64_t rows = pos_rows > neg_rows ? pos_rows : neg_rows;
-  float *both = s == GC_OK ? malloc (sizeof (float) * (size_t) (2 * rows * dim)) : NULL;
+  float *both = s == GC_OK ? calloc ((size_t) (2 * rows * dim), sizeof (float)) : NULL;
   if (s == GC_OK && both == NULL)
     s = gc_error_set (err, GC_ERR_NOMEM, "out of memory encoding the prompts");
   if (s == GC_OK)
@@ -105,16 +181,44 @@ encode_pair (gc_model *m, const gc_generate_params *p, float **contexts, int64_t
       for (int k = 0; k < 2; k++)
         {
           float *dst = both + k * rows * dim;
+          if (parts[k] == NULL)
+            continue; /* SDXL's zero negative */
           memcpy (dst, parts[k], sizeof (float) * (size_t) (lengths[k] * dim));
           for (int64_t r = lengths[k]; r < rows; r += empty_rows)
             memcpy (dst + r * dim, empty, sizeof (float) * (size_t) (empty_rows * dim));
         }
-      *contexts = both;
-      *tokens = rows;
+      g->contexts = both;
+      g->tokens = rows;
+    }
+  if (s == GC_OK && xl)
+    {
+      int64_t adm_dim = gc_unet_get_config (gc_model_unet (m))->adm_dim;
+      int64_t pooled_dim = gc_text_encoder_get_config (gc_model_text_encoder2 (m))->projection;
+      float *adm = calloc ((size_t) (2 * adm_dim), sizeof (float));
+      float *zeros = calloc ((size_t) pooled_dim, sizeof (float));
+      if (adm == NULL || zeros == NULL || adm_dim <= pooled_dim)
+        s = adm && zeros ? gc_error_set (err, GC_ERR_FORMAT, "the UNet's size conditioning "
+                                         "(%lld) does not fit the pooled text (%lld)",
+                                         (long long) adm_dim, (long long) pooled_dim)
+                         : gc_error_set (err, GC_ERR_NOMEM, "out of memory");
+      if (s == GC_OK)
+        {
+          /* no cropping, and the target size is the size drawn */
+          const double ids[6] = { (double) p->height, (double) p->width, 0, 0,
+                                  (double) p->height, (double) p->width };
+          gc_size_conditioning (adm, neg_pooled ? neg_pooled : zeros, pooled_dim, adm_dim, ids);
+          gc_size_conditioning (adm + adm_dim, pos_pooled, pooled_dim, adm_dim, ids);
+          g->adm = adm;
+        }
+      else
+        free (adm);
+      free (zeros);
     }
   free (neg);
   free (pos);
   free (empty);
+  free (neg_pooled);
+  free (pos_pooled);
   return s;
 }
 
@@ -168,7 +272,7 @@ gc_generate_latent (gc_model *m, const gc_generate_params *p, float *latent,
   int64_t scale = gc_vae_downscale (gc_model_vae (m));
   int64_t lh = p->height / scale, lw = p->width / scale, c = info->latent_channels;
   int64_t n = c * lh * lw;
-  guidance g = { m, NULL, 0, p->cfg, c, lh, lw, NULL, NULL, cancel };
+  guidance g = { .model = m, .cfg = p->cfg, .channels = c, .lh = lh, .lw = lw, .cancel = cancel };
   float *init = p->init_image ? malloc (sizeof (float) * (size_t) n) : NULL;
   g.batch_in = malloc (sizeof (float) * (size_t) (2 * n));
   g.batch_out = malloc (sizeof (float) * (size_t) (2 * n));
@@ -176,7 +280,7 @@ gc_generate_latent (gc_model *m, const gc_generate_params *p, float *latent,
     s = gc_error_set (err, GC_ERR_NOMEM, "out of memory for a %lldx%lld image",
                       (long long) p->width, (long long) p->height);
   if (s == GC_OK)
-    s = encode_pair (m, p, (float **) &g.contexts, &g.tokens, err);
+    s = encode_pair (m, p, &g, err);
   if (s == GC_OK && init)
     s = gc_encode_image (m, init, p->init_image, p->height, p->width, err);
   gc_torch_rng rng;
@@ -191,6 +295,7 @@ gc_generate_latent (gc_model *m, const gc_generate_params *p, float *latent,
   if (s == GC_OK)
     s = gc_sample (latent, n, &sp, guided_denoise, &g, relay_progress, &relay, cancel, err);
   free ((void *) g.contexts);
+  free ((void *) g.adm);
   free (g.batch_in);
   free (g.batch_out);
   free (init);

@@ -51,9 +51,19 @@ gc_status gc_generate (gc_model *model, const gc_generate_params *params, float 
                        gc_generate_progress_fn progress, void *progress_ctx,
                        const volatile int *cancel, gc_error *err);
 
-/* Encodes a prompt with emphasis into context[windows·77, context_dim] (malloc'd). */
+/* Encodes a prompt with emphasis into context[windows·77, context_dim] (malloc'd). For SDXL the
+ * context is both encoders' states side by side, and pooled (when not NULL) receives the second
+ * encoder's projected vector [projection] of the first window (malloc'd; NULL for SD 1.x/2.x). */
+gc_status gc_encode_prompt_pooled (gc_model *model, const char *prompt, int clip_skip,
+                                   float **context, int64_t *tokens, float **pooled,
+                                   gc_error *err);
 gc_status gc_encode_prompt (gc_model *model, const char *prompt, int clip_skip, float **context,
                             int64_t *tokens, gc_error *err);
+
+/* SDXL's added conditioning adm[adm_dim] = [pooled[pooled_dim], the sinusoidal embeddings of
+ * time_ids = (original height, width, crop top, crop left, target height, width)]. */
+void gc_size_conditioning (float *adm, const float *pooled, int64_t pooled_dim, int64_t adm_dim,
+                           const double time_ids[6]);
 
 /* image[3, lh·8, lw·8] = VAE decode of latent[c, lh, lw] / latent_scale. Images of 1024² pixels
  * and more are decoded in overlapping 512² tiles (gc-tiles.h) so their activations fit in

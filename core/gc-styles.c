@@ -1,5 +1,6 @@
 /* The style list: each weight a style changes gets a patch in its checkpoint slot (a list of
- * terms, one per style module), which gc_param_f32 applies where the weight is used. */
+ * terms, one per style module), which gc_param_f32 applies where the weight is used and keeps,
+ * in the file's precision, until a style on it changes. */
 #include "gc-styles.h"
 
 #include <math.h>
@@ -21,6 +22,10 @@ typedef struct {
 struct gc_param_patch {
   term *terms;
   size_t count, capacity;
+  const gc_checkpoint *checkpoint;
+  void *kept;          /* W₀ + Σ wᵢ·ΔWᵢ as last merged, in kept_dtype; NULL until merged */
+  gc_dtype kept_dtype;
+  bool fresh;          /* kept matches the current weights */
 };
 
 struct gc_styles {
@@ -80,6 +85,53 @@ gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w)
   return ok;
 }
 
+static bool
+any_active (const gc_param_patch *patch)
+{
+  for (size_t i = 0; i < patch->count; i++)
+    if (coefficient_of (&patch->terms[i]) != 0)
+      return true;
+  return false;
+}
+
+/* The first use after a change merges exactly in float32 and keeps the result in the file's
+ * precision (fp16 for fp16 checkpoints, so the kept copy takes the room of W₀'s pages, which
+ * are released until the next change); later uses widen the kept copy as they would W₀. */
+const float *
+gc_param_patch_weight (gc_arena *scratch, gc_param_patch *patch, const gc_weight *w0)
+{
+  size_t count = (size_t) gc_weight_numel (w0);
+  float *w = gc_arena_floats (scratch, count);
+  if (w == NULL)
+    return NULL;
+  if (patch->fresh)
+    {
+      gc_convert_to_f32 (w, patch->kept, patch->kept_dtype, count);
+      return w;
+    }
+  gc_weight_to_f32 (w, w0);
+  if (!any_active (patch))
+    return w;
+  if (!gc_param_patch_apply (scratch, patch, w))
+    return NULL;
+  gc_dtype dtype = w0->dtype == GC_DTYPE_F16 || w0->dtype == GC_DTYPE_BF16 ? w0->dtype
+                                                                           : GC_DTYPE_F32;
+  if (patch->kept == NULL || patch->kept_dtype != dtype)
+    {
+      free (patch->kept);
+      patch->kept = malloc (count * gc_dtype_size (dtype));
+      patch->kept_dtype = dtype;
+    }
+  if (patch->kept)
+    {
+      gc_convert_from_f32 (patch->kept, dtype, w, count);
+      patch->fresh = true;
+      gc_checkpoint_release_range (patch->checkpoint, w0->data,
+                                   count * gc_dtype_size (w0->dtype));
+    }
+  return w;
+}
+
 size_t
 gc_param_patch_terms (const gc_param_patch *patch)
 {
@@ -122,6 +174,20 @@ slot_of (const gc_styles *styles, const gc_lora_module *m)
   return gc_checkpoint_patch_slot (styles->checkpoint, m->target);
 }
 
+/* The weights the LoRA changes in the UNet (unet) and in the text encoder (text) are merged
+ * again at their next use. */
+static void
+mark_stale (gc_styles *styles, const gc_lora *lora, bool unet, bool text)
+{
+  for (size_t i = 0; i < lora->n_modules; i++)
+    {
+      const gc_lora_module *m = &lora->modules[i];
+      gc_param_patch **slot = slot_of (styles, m);
+      if (slot && *slot && (m->text ? text : unet))
+        (*slot)->fresh = false;
+    }
+}
+
 /* Frees the patches left without terms and clears their slots. */
 static void
 drop_empty_patches (gc_styles *styles, const gc_lora *lora)
@@ -131,6 +197,7 @@ drop_empty_patches (gc_styles *styles, const gc_lora *lora)
       gc_param_patch **slot = slot_of (styles, &lora->modules[i]);
       if (slot && *slot && (*slot)->count == 0)
         {
+          free ((*slot)->kept);
           free ((*slot)->terms);
           free (*slot);
           *slot = NULL;
@@ -148,6 +215,7 @@ reserve_terms (gc_styles *styles, const gc_lora *lora)
       if (*slot == NULL && (*slot = calloc (1, sizeof **slot)) == NULL)
         return false;
       gc_param_patch *p = *slot;
+      p->checkpoint = styles->checkpoint;
       size_t needed = p->count + 1;
       for (size_t k = 0; k < i; k++) /* a module earlier in this LoRA on the same weight */
         needed += lora->modules[k].target == lora->modules[i].target;
@@ -201,6 +269,7 @@ gc_styles_add (gc_styles *styles, gc_lora *lora, double weight, double text_weig
       gc_param_patch *p = *slot_of (styles, &lora->modules[i]);
       p->terms[p->count++] = (term) { &lora->modules[i], st };
     }
+  mark_stale (styles, lora, true, true);
   styles->list[styles->count++] = st;
   return GC_OK;
 }
@@ -212,10 +281,12 @@ gc_styles_set_weights (gc_styles *styles, size_t index, double weight, double te
   if (index >= styles->count)
     return gc_error_set (err, GC_ERR_INVALID, "there is no style %zu", index);
   gc_status s = check_weights (weight, text_weight, err);
+  style *st = styles->list[index];
   if (s == GC_OK)
     {
-      styles->list[index]->weight = weight;
-      styles->list[index]->text_weight = text_weight;
+      mark_stale (styles, st->lora, weight != st->weight, text_weight != st->text_weight);
+      st->weight = weight;
+      st->text_weight = text_weight;
     }
   return s;
 }
@@ -226,6 +297,7 @@ gc_styles_remove (gc_styles *styles, size_t index)
   if (index >= styles->count)
     return;
   style *st = styles->list[index];
+  mark_stale (styles, st->lora, true, true);
   for (size_t i = 0; i < st->lora->n_modules; i++)
     {
       gc_param_patch *p = *slot_of (styles, &st->lora->modules[i]);
@@ -241,6 +313,22 @@ gc_styles_remove (gc_styles *styles, size_t index)
   memmove (styles->list + index, styles->list + index + 1,
            (styles->count - index - 1) * sizeof *styles->list);
   styles->count--;
+}
+
+void
+gc_styles_release (gc_styles *styles)
+{
+  for (size_t s = 0; s < styles->count; s++)
+    {
+      const gc_lora *lora = styles->list[s]->lora;
+      for (size_t i = 0; i < lora->n_modules; i++)
+        {
+          gc_param_patch *p = *slot_of (styles, &lora->modules[i]);
+          free (p->kept);
+          p->kept = NULL;
+          p->fresh = false;
+        }
+    }
 }
 
 size_t

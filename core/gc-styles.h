@@ -6,22 +6,27 @@
  *
  *     W = W₀ + Σᵢ wᵢ·ΔWᵢ
  *
- * The trade-off chosen: W is formed per layer at the moment the layer runs, never stored.
- * W₀ stays in the mapped checkpoint, untouched (it is the kept copy), and each ΔWᵢ stays in the
- * compact form of its file (low-rank factors, read from the mapped LoRA file). Where the
- * layer's weight is widened to float32 for its matrix product anyway, each active style adds
- * its ΔW with one sgemm of out·n·r multiply-adds (n = in·kh·kw, r its rank). So:
- *  - a weight change takes effect at the next pass, with no merge and no reload; adding a
- *    style costs opening its file;
- *  - styles take no memory beyond their factors. Stored float32 merges of every weight
- *    attention-only LoRAs touch in SD 1.5 (352 M values) would take 1.4 GB, 0.7 GB more than
- *    the fp16 file data they replace, which breaks the 3 GB budget; fp16 merges would fit but
- *    round W to fp16 (≈ 3e-4 relative, above the 1e-4 the reference checks allow) and need a
- *    full re-merge, over 0.5 s on two cores, for every slider move;
- *  - each pass pays 2·out·n·r FLOP per styled layer: with three rank-32 LoRAs on every
- *    attention and text layer of SD 1.5, ≈ 51 GFLOP per UNet evaluation (≈ 0.5 s on two
- *    cores: a few percent of a 512² guided step, more at small preview sizes) and 16 GFLOP
- *    per prompt in the text encoder.
+ * How, and the trade-off chosen. W₀ stays in the mapped checkpoint, untouched (it is the kept
+ * copy of W₀), and each ΔWᵢ stays in the compact form of its file (low-rank factors, read from
+ * the mapped LoRA file). A change of weights only marks the weights that style touches as
+ * stale: it takes about a microsecond, and nothing is reloaded. The next pass merges each stale
+ * weight where its layer runs: W₀ widened to float32 (as every fp16 weight is for its matrix
+ * product) plus the styles' factors stacked into one sgemm of out·n·Σrᵢ multiply-adds, exact
+ * in float32. That result is used, and kept in the checkpoint's precision (fp16 for fp16
+ * files): later passes widen the kept copy instead of W₀, at no extra cost, and W₀'s pages
+ * are released until the next change, so the kept copies take the room of the file data they
+ * stand for. So:
+ *  - memory: about nothing beyond the factors. Float32 merges of the 352 M weights that
+ *    attention-only LoRAs touch in SD 1.5 would take 1.4 GB, 0.7 GB more than the fp16 data
+ *    they replace: with the mapped weights that breaks the 3 GB budget;
+ *  - precision: the first pass after a change is exact; later ones use the merge rounded to
+ *    fp16, as the checkpoint's own weights are (the rounding other tools' fp16 merges make);
+ *  - time: the first pass after a change pays the merge, 2·out·n·Σrᵢ FLOP per styled weight:
+ *    with three rank-32 LoRAs on every attention and text layer of SD 1.5, ≈ 51 GFLOP in the
+ *    UNet (about 0.5 s on two cores) and 16 GFLOP in the text encoder; the passes after it
+ *    cost what they cost without styles.
+ * gc_styles_release drops the kept copies (the model does it with its weights' pages before
+ * decoding large images), and the next pass merges again.
  * Styles must not change while a pass runs on the model (the model is used by one thread).
  */
 #pragma once
@@ -51,6 +56,9 @@ gc_status gc_styles_set_weights (gc_styles *styles, size_t index, double weight,
 
 /* Removes (and frees) the index-th style. */
 void gc_styles_remove (gc_styles *styles, size_t index);
+
+/* Frees the kept merges (see above). */
+void gc_styles_release (gc_styles *styles);
 
 size_t gc_styles_count (const gc_styles *styles);
 const gc_lora *gc_styles_lora (const gc_styles *styles, size_t index);

@@ -525,9 +525,8 @@ transformer_forward (const pass *p, const spatial_transformer *st, float *out, c
   return GC_OK;
 }
 
-/* Sinusoidal embedding of LDM (cos half first): emb[b, dim] */
-static void
-timestep_embedding (float *emb, const double *timesteps, int64_t batch, int64_t dim)
+void
+gc_timestep_embedding (float *emb, const double *timesteps, int64_t batch, int64_t dim)
 {
   int64_t half = dim / 2;
   for (int64_t i = 0; i < batch; i++)
@@ -563,7 +562,7 @@ embed_time (const pass *p, float *emb_silu, const double *timesteps)
   float *sinusoid = ALLOC (p, b * mc), *hidden = ALLOC (p, b * td), *label = ALLOC (p, b * td);
   if (!sinusoid || !hidden || !label)
     return gc_layer_out_of_memory (p->err);
-  timestep_embedding (sinusoid, timesteps, b, mc);
+  gc_timestep_embedding (sinusoid, timesteps, b, mc);
   gc_status s;
   if ((s = gc_layer_linear (p->scratch, hidden, td, sinusoid, &u->time1_w, &u->time1_b, b, p->err)))
     return s;

@@ -51,5 +51,9 @@ gc_status gc_unet_forward (gc_unet *unet, gc_arena *scratch, float *out, const f
                            int64_t batch, int64_t h, int64_t w, const double *timesteps,
                            const gc_unet_cond *cond, const volatile int *cancel, gc_error *err);
 
+/* emb[n, dim]: the sinusoidal embedding of n values (cosines first, then sines), as the UNet
+ * embeds timesteps and SDXL embeds image sizes. */
+void gc_timestep_embedding (float *emb, const double *values, int64_t n, int64_t dim);
+
 /* Multiply-adds ×2 of one evaluation of one image at latent size h × w (for GFLOP/s reports). */
 double gc_unet_flops (const gc_unet *unet, int64_t h, int64_t w, int64_t tokens);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # gouache-cli as a user runs it: reference checks, a generated PNG and its settings, and the
 # one-line errors of bad input. Prints TAP.
-#   test-cli.sh GOUACHE_CLI TINY_MODEL TEST_DATA_DIR TINY_SD2_MODEL
+#   test-cli.sh GOUACHE_CLI TINY_MODEL TEST_DATA_DIR TINY_SD2_MODEL TINY_SDXL_MODEL
 set -u
-cli=$1 tiny=$2 data=$3 tiny2=$4
+cli=$1 tiny=$2 data=$3 tiny2=$4 tinyxl=$5
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 n=0 failed=0
@@ -54,6 +54,12 @@ grep -E '^(FAIL|SKIP)' "$work/verify-sd2" | sed 's/^/# /'
 "$cli" inspect --model "$tiny2" >"$work/inspect-sd2" 2>&1
 check "inspect reads the family and prediction type from the weights" \
   "grep -q 'SD 2.x' '$work/inspect-sd2' && grep -q 'OpenCLIP' '$work/inspect-sd2' && grep -q '^prediction' '$work/inspect-sd2'"
+
+"$cli" verify --model "$tinyxl" --reference "$data/ref_tinyxl.safetensors" >"$work/verify-xl" 2>&1
+status=$?
+check "verify ref_tinyxl (SDXL: two encoders, pooled text, size conditioning): every case passes" \
+  "[ $status -eq 0 ] && tail -n 1 '$work/verify-xl' | grep -qE '^1[0-9] passed, 0 failed$' && ! grep -q '^SKIP' '$work/verify-xl'"
+grep -E '^(FAIL|SKIP)' "$work/verify-xl" | sed 's/^/# /'
 
 # --- a generated image carries its settings ---
 "$cli" generate --model "$tiny" --prompt "a (red:1.2) lighthouse, watercolor" --negative "blurry, text" \

@@ -502,9 +502,23 @@ test_blend_and_reweight (fixture *f, gconstpointer data)
   naive_low_rank (delta, ub, db, 64, 2, 64, 0.3);
   assert_weight (f, TE_Q, w0, delta);
 
-  /* out of range: refused, nothing changes */
+  /* out of range: refused, nothing changes; the next use widens the merge kept in fp16 */
   g_assert_cmpint (gc_styles_set_weights (f->styles, 1, 2.5, 0, &err), ==, GC_ERR_INVALID);
   g_assert_nonnull (strstr (err.message, "-2 to 2"));
+  gc_param q = bind (f, TE_Q);
+  const float *kept = gc_param_f32 (&f->scratch, &q);
+  for (int i = 0; i < 64 * 64; i++)
+    {
+      double exact = w0[i] + delta[i];
+      g_assert_cmpfloat (fabs (kept[i] - exact), <=, fabs (exact) * 0x1p-11 + 1e-6);
+      g_assert_cmpfloat (kept[i], ==, gc_f16_to_f32 (gc_f32_to_f16 (kept[i]))); /* an fp16 value */
+    }
+
+  /* a text weight of its own: this text-encoder weight follows it */
+  g_assert_cmpint (gc_styles_set_weights (f->styles, 1, 0.3, 1.25, &err), ==, GC_OK);
+  memset (delta, 0, 64 * 64 * sizeof (double));
+  naive_low_rank (delta, ua, da, 64, 2, 64, -2);
+  naive_low_rank (delta, ub, db, 64, 2, 64, 1.25);
   assert_weight (f, TE_Q, w0, delta);
 
   /* removing every style leaves W₀ exactly */

@@ -20,6 +20,8 @@ typedef struct {
   JsonObject *manifest;  /* "cases" of the reference's manifest */
   JsonParser *parser;
   char *ref_dir;
+  GPtrArray *prompts;    /* the reference's prompts (element-type utf8); NULL if unknown */
+  char *prompts_source;  /* where they came from, when not from this file's manifest */
   char **prefixes;
   GPtrArray *style_letters; /* of the LoRA styles added to the model ("a", "b"), NULL before */
   int passed, failed, skipped;
@@ -115,10 +117,13 @@ prompts_of (JsonObject *cases)
   return node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 }
 
-static JsonArray *
-manifest_prompts (const verify_run *run)
+static GPtrArray *
+strings_of (JsonArray *array)
 {
-  return prompts_of (run->manifest);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    g_ptr_array_add (out, g_strdup (json_array_get_string_element (array, i)));
+  return out;
 }
 
 /* The manifests are written by Python's json module, which spells non-finite numbers NaN,
@@ -158,25 +163,24 @@ parse_python_json (JsonParser *parser, const char *text, GError **error)
 }
 
 static void
-case_tokenizer_ids (verify_run *run, const char *name, const gc_st_tensor *ref)
+case_tokenizer_ids (verify_run *run, const char *name, const gc_st_tensor *ref, int32_t pad_id)
 {
-  JsonArray *prompts = manifest_prompts (run);
+  GPtrArray *prompts = run->prompts;
   if (prompts == NULL || ref->dtype != GC_DTYPE_I64 || ref->ndim != 2)
-    return skip (run, name, "the manifest lists no prompts for it");
-  const gc_model_info *info = gc_model_get_info (run->model);
+    return skip (run, name, "no reference file lists the prompts for it");
   const int64_t *expected = ref->data;
-  guint n = json_array_get_length (prompts);
+  guint n = prompts->len;
   int mismatches = 0;
   for (guint i = 0; i < n && i < ref->shape[0]; i++)
     {
       gc_error err = { 0 };
       int32_t *ids;
       size_t count;
-      const char *prompt = json_array_get_string_element (prompts, i);
+      const char *prompt = g_ptr_array_index (prompts, i);
       if (gc_tokenizer_encode (gc_model_tokenizer (run->model), prompt, &ids, &count, &err))
         return report_failure (run, name, &err);
       int32_t window[GC_CONTEXT_TOKENS];
-      gc_tokens_window (window, ids, count, info->pad_id);
+      gc_tokens_window (window, ids, count, pad_id);
       free (ids);
       for (int k = 0; k < GC_CONTEXT_TOKENS; k++)
         if (window[k] != expected[i * ref->shape[1] + k])
@@ -196,9 +200,9 @@ case_tokenizer_ids (verify_run *run, const char *name, const gc_st_tensor *ref)
 
 /* The reference's token ids as int32 windows. */
 static int32_t *
-reference_ids (const verify_run *run, int64_t *windows)
+reference_ids (const verify_run *run, const char *name, int64_t *windows)
 {
-  const gc_st_tensor *t = input (run, "tokenizer.ids");
+  const gc_st_tensor *t = input (run, name);
   if (t == NULL || t->dtype != GC_DTYPE_I64 || t->ndim != 2 || t->shape[1] != GC_CONTEXT_TOKENS)
     return NULL;
   int32_t *ids = g_new (int32_t, t->shape[0] * GC_CONTEXT_TOKENS);
@@ -216,7 +220,7 @@ static void
 case_text (verify_run *run, const char *name, const gc_st_tensor *ref, gc_text_output output)
 {
   int64_t windows;
-  g_autofree int32_t *ids = reference_ids (run, &windows);
+  g_autofree int32_t *ids = reference_ids (run, "tokenizer.ids", &windows);
   if (ids == NULL)
     return skip (run, name, "the reference has no tokenizer.ids to encode");
   gc_text_encoder *encoder = gc_model_text_encoder (run->model);
@@ -229,7 +233,63 @@ case_text (verify_run *run, const char *name, const gc_st_tensor *ref, gc_text_o
   report (run, name, hidden, ref, 1e-4);
 }
 
+/* SDXL: both encoders' penultimate states side by side (no final norm), and the second
+ * encoder's pooled projection. */
+static void
+case_text_xl (verify_run *run, const char *name, const gc_st_tensor *ref)
+{
+  int64_t windows, windows2;
+  g_autofree int32_t *ids = reference_ids (run, "tokenizer.ids", &windows);
+  g_autofree int32_t *ids2 = reference_ids (run, "tokenizer.ids2", &windows2);
+  gc_text_encoder *first = gc_model_text_encoder (run->model);
+  gc_text_encoder *second = gc_model_text_encoder2 (run->model);
+  if (ids == NULL || ids2 == NULL || windows != windows2 || second == NULL)
+    return skip (run, name, "needs tokenizer.ids, tokenizer.ids2 and an SDXL model");
+  int64_t d1 = gc_text_encoder_get_config (first)->width;
+  int64_t d2 = gc_text_encoder_get_config (second)->width;
+  int64_t proj = gc_text_encoder_get_config (second)->projection;
+  int64_t rows = windows * GC_CONTEXT_TOKENS;
+  g_autofree float *h1 = g_new (float, rows * d1), *h2 = g_new (float, rows * d2);
+  g_autofree float *pooled = g_new (float, windows * proj);
+  gc_text_output penultimate = { 2, FALSE };
+  gc_error err = { 0 };
+  gc_arena *scratch = gc_model_scratch (run->model);
+  if (gc_text_encoder_forward (first, scratch, h1, NULL, ids, windows, penultimate, &err)
+      || gc_text_encoder_forward (second, scratch, h2, pooled, ids2, windows, penultimate, &err))
+    return report_failure (run, name, &err);
+  if (strcmp (name, "text.pooled") == 0)
+    return report (run, name, pooled, ref, 1e-4);
+  g_autofree float *joined = g_new (float, rows * (d1 + d2));
+  for (int64_t r = 0; r < rows; r++)
+    {
+      memcpy (joined + r * (d1 + d2), h1 + r * d1, sizeof (float) * (size_t) d1);
+      memcpy (joined + r * (d1 + d2) + d1, h2 + r * d2, sizeof (float) * (size_t) d2);
+    }
+  report (run, name, joined, ref, 1e-4);
+}
+
 /* ------------------------------------------------------------------ UNet */
+
+/* SDXL's added conditioning from the reference's pooled row and time ids; NULL otherwise. */
+static float *
+reference_adm (const verify_run *run, const int *rows, int n)
+{
+  int64_t adm_dim = gc_unet_get_config (gc_model_unet (run->model))->adm_dim;
+  const gc_st_tensor *pooled = input (run, "text.pooled");
+  const gc_st_tensor *ids = input (run, "unet.time_ids");
+  if (adm_dim == 0 || pooled == NULL || ids == NULL || pooled->ndim != 2)
+    return NULL;
+  g_autofree float *pooled_f = input_floats (run, "text.pooled", NULL);
+  g_autofree float *ids_f = input_floats (run, "unet.time_ids", NULL);
+  double time_ids[6];
+  for (int k = 0; k < 6; k++)
+    time_ids[k] = ids_f[k];
+  float *adm = g_new (float, n * adm_dim);
+  for (int i = 0; i < n; i++)
+    gc_size_conditioning (adm + i * adm_dim, pooled_f + rows[i] * pooled->shape[1],
+                          pooled->shape[1], adm_dim, time_ids);
+  return adm;
+}
 
 typedef struct {
   verify_run *run;
@@ -254,16 +314,18 @@ check_activation (void *ctx, const char *block, const float *data, int64_t count
   report (check->run, name, data, ref, 1e-4);
 }
 
-/* context rows of the reference text encoding: window i of text.last_hidden */
+/* context rows of the reference text encoding: window i of text.last_hidden (text.context for
+ * SDXL) */
 static float *
 reference_context (const verify_run *run, const int *rows, int n, int64_t *dim)
 {
-  const gc_st_tensor *t = input (run, "text.last_hidden");
+  const char *name = input (run, "text.context") ? "text.context" : "text.last_hidden";
+  const gc_st_tensor *t = input (run, name);
   if (t == NULL || t->ndim != 3)
     return NULL;
   *dim = t->shape[2];
   size_t window = (size_t) (t->shape[1] * t->shape[2]);
-  g_autofree float *all = input_floats (run, "text.last_hidden", NULL);
+  g_autofree float *all = input_floats (run, name, NULL);
   float *out = g_new (float, window * n);
   for (int i = 0; i < n; i++)
     memcpy (out + i * window, all + rows[i] * window, window * sizeof (float));
@@ -290,12 +352,13 @@ case_unet (verify_run *run, const char *name, const gc_st_tensor *ref)
   const gc_st_tensor *x = input (run, x_name);
   int64_t dim;
   g_autofree float *context = reference_context (run, context_rows, batch, &dim);
+  g_autofree float *adm = reference_adm (run, context_rows, batch);
   if (x == NULL || x->ndim != 4 || context == NULL)
     return skip (run, name, "its inputs are not in the reference file");
   g_autofree float *xf = input_floats (run, x_name, NULL);
   g_autofree float *out = g_new (float, ref->nbytes / 4);
   double timesteps[2] = { t, t };
-  gc_unet_cond cond = { context, GC_CONTEXT_TOKENS, NULL, NULL, NULL };
+  gc_unet_cond cond = { context, GC_CONTEXT_TOKENS, adm, NULL, NULL };
   gc_error err = { 0 };
   if (gc_unet_forward (gc_model_unet (run->model), gc_model_scratch (run->model), out, xf, batch,
                        x->shape[2], x->shape[3], timesteps, &cond, NULL, &err))
@@ -412,41 +475,6 @@ pipe_description (const verify_run *run, const char *pipe)
   return own ? own : object_member (run->manifest, "pipe");
 }
 
-/* Prompt 0 of this reference, or of the reference its description names ("of ref_tiny"). */
-static char *
-pipe_prompt (const verify_run *run, JsonObject *description)
-{
-  JsonArray *prompts = manifest_prompts (run);
-  if (prompts)
-    return g_strdup (json_array_get_string_element (prompts, 0));
-  const char *context = json_object_get_string_member_with_default (description, "context", "");
-  const char *mention = strstr (context, "ref_");
-  if (mention == NULL)
-    return NULL;
-  size_t len = strspn (mention, "abcdefghijklmnopqrstuvwxyz0123456789_");
-  g_autofree char *stem = g_strndup (mention, len);
-  g_autofree char *file = g_strconcat (stem, ".safetensors", NULL);
-  g_autofree char *path = g_build_filename (run->ref_dir, file, NULL);
-  gc_safetensors *other;
-  gc_error err;
-  if (gc_safetensors_open (&other, path, &err) != GC_OK)
-    return NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  const char *manifest = gc_safetensors_metadata (other, "manifest");
-  char *prompt = NULL;
-  if (manifest && parse_python_json (parser, manifest, NULL)
-      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      JsonObject *cases = object_member (json_node_get_object (json_parser_get_root (parser)),
-                                         "cases");
-      JsonArray *list = prompts_of (cases);
-      if (list && json_array_get_length (list) > 0)
-        prompt = g_strdup (json_array_get_string_element (list, 0));
-    }
-  gc_safetensors_close (other);
-  return prompt;
-}
-
 static gboolean
 pipe_sampler (const char *pipe, gc_sampler *sampler, gc_schedule_type *schedule)
 {
@@ -479,9 +507,9 @@ setup_pipe (verify_run *run, const char *pipe, pipe_setup *setup)
   JsonObject *description = pipe_description (run, pipe);
   if (description == NULL || !pipe_sampler (pipe, &p->sampler, &p->schedule))
     return "the manifest does not describe this pipeline";
-  setup->prompt = pipe_prompt (run, description);
-  if (setup->prompt == NULL)
+  if (run->prompts == NULL || run->prompts->len == 0)
     return "the prompt of this pipeline is not in the reference files";
+  setup->prompt = g_strdup (g_ptr_array_index (run->prompts, 0));
   p->prompt = setup->prompt;
   p->negative = "";
   p->cfg = json_object_get_double_member_with_default (description, "cfg", 7.5);
@@ -690,8 +718,13 @@ static void
 run_case (verify_run *run, const char *name, GHashTable *groups_done)
 {
   const gc_st_tensor *ref = input (run, name);
+  bool xl = gc_model_text_encoder2 (run->model) != NULL;
   if (strcmp (name, "tokenizer.ids") == 0)
-    return case_tokenizer_ids (run, name, ref);
+    return case_tokenizer_ids (run, name, ref, gc_model_get_info (run->model)->pad_id);
+  if (strcmp (name, "tokenizer.ids2") == 0)
+    return case_tokenizer_ids (run, name, ref, 0);
+  if (xl && (strcmp (name, "text.context") == 0 || strcmp (name, "text.pooled") == 0))
+    return case_text_xl (run, name, ref);
   if (strcmp (name, "text.last_hidden") == 0)
     return case_text (run, name, ref,
                       (gc_text_output) { gc_model_get_info (run->model)->default_clip_skip, TRUE });
@@ -753,6 +786,69 @@ run_all_cases (verify_run *run)
       run_case (run, names[i], done);
 }
 
+/* The prompts listed in another reference file's manifest, if that file opens. */
+static GPtrArray *
+sibling_prompts (const char *path, const gc_st_tensor *ids)
+{
+  gc_safetensors *other;
+  gc_error err;
+  if (gc_safetensors_open (&other, path, &err) != GC_OK)
+    return NULL;
+  /* with ids given, only a file whose token ids are identical encodes the same prompts */
+  const gc_st_tensor *other_ids = gc_safetensors_find (other, "tokenizer.ids");
+  gboolean same = ids == NULL
+                   || (other_ids && other_ids->nbytes == ids->nbytes
+                       && memcmp (other_ids->data, ids->data, ids->nbytes) == 0);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  const char *manifest = gc_safetensors_metadata (other, "manifest");
+  GPtrArray *prompts = NULL;
+  if (same && manifest && parse_python_json (parser, manifest, NULL)
+      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonArray *list = prompts_of (object_member (json_node_get_object (json_parser_get_root (parser)),
+                                                   "cases"));
+      if (list)
+        prompts = strings_of (list);
+    }
+  gc_safetensors_close (other);
+  return prompts;
+}
+
+/* The prompts behind the reference: its own manifest's list; else those of a reference beside
+ * it with identical token ids; else those of the reference its descriptions name
+ * ("… of ref_tiny"). */
+static void
+find_prompts (verify_run *run, const char *manifest_text)
+{
+  JsonArray *own = prompts_of (run->manifest);
+  if (own)
+    {
+      run->prompts = strings_of (own);
+      return;
+    }
+  const gc_st_tensor *ids = input (run, "tokenizer.ids");
+  g_autoptr (GDir) dir = ids ? g_dir_open (run->ref_dir, 0, NULL) : NULL;
+  for (const char *entry; dir && (entry = g_dir_read_name (dir)) && run->prompts == NULL;)
+    if (g_str_has_prefix (entry, "ref_") && g_str_has_suffix (entry, ".safetensors"))
+      {
+        g_autofree char *path = g_build_filename (run->ref_dir, entry, NULL);
+        if ((run->prompts = sibling_prompts (path, ids)))
+          run->prompts_source = g_strdup (entry);
+      }
+  const char *mention = run->prompts ? NULL : strstr (manifest_text, "of ref_");
+  if (mention)
+    {
+      mention += strlen ("of ");
+      g_autofree char *stem = g_strndup (mention, strspn (mention, "abcdefghijklmnopqrstuvwxyz0123456789_"));
+      g_autofree char *file = g_strconcat (stem, ".safetensors", NULL);
+      g_autofree char *path = g_build_filename (run->ref_dir, file, NULL);
+      if ((run->prompts = sibling_prompts (path, NULL)))
+        run->prompts_source = g_steal_pointer (&file);
+    }
+  if (run->prompts_source)
+    printf ("      prompts from %s\n", run->prompts_source);
+}
+
 static gboolean
 load_manifest (verify_run *run, const char *reference)
 {
@@ -811,6 +907,7 @@ gouache_cli_verify (int argc, char **argv)
     {
       run.ref_dir = g_path_get_dirname (reference);
       run.prefixes = cases ? g_strsplit (cases, ",", -1) : NULL;
+      find_prompts (&run, gc_safetensors_metadata (run.ref, "manifest"));
       run_all_cases (&run);
       if (run.skipped)
         printf ("%d skipped\n", run.skipped);
@@ -821,6 +918,8 @@ gouache_cli_verify (int argc, char **argv)
   gc_safetensors_close (run.ref);
   g_clear_object (&run.parser);
   g_free (run.ref_dir);
+  g_free (run.prompts_source);
+  g_clear_pointer (&run.prompts, g_ptr_array_unref);
   g_strfreev (run.prefixes);
   g_clear_pointer (&run.style_letters, g_ptr_array_unref);
   return status;
