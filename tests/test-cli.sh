@@ -79,6 +79,16 @@ check "progress shows steps and an ETA on stderr" "grep -q '3/3' '$work/gen-err'
 "$cli" generate --model "$tiny" --prompt "a lighthouse" --steps 2 --seed 7 --width 64 --height 64 --output "$work/b.png" >/dev/null 2>&1
 check "the same seed gives the same image" "cmp -s '$work/a.png' '$work/b.png'"
 
+# A model named as a Turbo model gets the few-step defaults; explicit options still win.
+ln -s "$(readlink -f "$tiny")" "$work/tiny-sd-turbo.safetensors"
+"$cli" generate --model "$work/tiny-sd-turbo.safetensors" --prompt "a cat" --width 64 --height 64 \
+  --output "$work/turbo.png" >/dev/null 2>&1
+check "a Turbo model defaults to 1 step of Euler a, trailing, no guidance" \
+  "grep -qaF 'Steps: 1, Sampler: Euler a, Schedule type: Trailing, CFG scale: 1' '$work/turbo.png'"
+"$cli" generate --model "$work/tiny-sd-turbo.safetensors" --prompt "a cat" --width 64 --height 64 \
+  --steps 2 --output "$work/turbo2.png" >/dev/null 2>&1
+check "an explicit --steps overrides the Turbo default" "grep -qaF 'Steps: 2, ' '$work/turbo2.png'"
+
 # --- bad input: one clear line, status 1, nothing lost ---
 expect_error "a missing model" "does not exist" \
   "$cli" generate --model "$work/nope.safetensors" --prompt x --output "$work/x.png"

@@ -53,7 +53,7 @@ median (double *values, int n)
 /* Seconds per UNet evaluation of `batch` latents (median of `runs`, after one warm-up). */
 static gc_status
 time_unet (gc_model *m, int64_t batch, int64_t lh, int64_t lw, const float *context,
-           int64_t tokens, int runs, double *seconds, gc_error *err)
+           int64_t tokens, const float *pooled, int runs, double *seconds, gc_error *err)
 {
   int64_t n = batch * gc_model_get_info (m)->latent_channels * lh * lw;
   g_autofree float *x = g_new (float, n), *out = g_new (float, n);
@@ -64,7 +64,15 @@ time_unet (gc_model *m, int64_t batch, int64_t lh, int64_t lw, const float *cont
     memcpy (contexts + b * tokens * gc_model_get_info (m)->context_dim, context,
             sizeof (float) * tokens * gc_model_get_info (m)->context_dim);
   double timesteps[2] = { 500, 500 }, samples[16];
-  gc_unet_cond cond = { contexts, tokens, NULL, NULL, NULL };
+  /* SDXL: the pooled text and the image size, for both images */
+  int64_t adm_dim = gc_unet_get_config (gc_model_unet (m))->adm_dim;
+  g_autofree float *adm = adm_dim ? g_new (float, batch * adm_dim) : NULL;
+  const double time_ids[6] = { lh * 8.0, lw * 8.0, 0, 0, lh * 8.0, lw * 8.0 };
+  for (int64_t b = 0; adm && b < batch; b++)
+    gc_size_conditioning (adm + b * adm_dim, pooled,
+                          gc_text_encoder_get_config (gc_model_text_encoder2 (m))->projection,
+                          adm_dim, time_ids);
+  gc_unet_cond cond = { contexts, tokens, adm, NULL, NULL };
   for (int r = -1; r < runs; r++)
     {
       double t0 = now ();
@@ -172,16 +180,16 @@ run_bench (const char *model_path, bench_result *r, int runs, gc_error *err)
   const gc_model_info *info = gc_model_get_info (m);
   int64_t scale = gc_vae_downscale (gc_model_vae (m));
   int64_t lh = r->height / scale, lw = r->width / scale;
-  float *context = NULL;
+  float *context = NULL, *pooled = NULL;
   int64_t tokens = 0;
   t0 = now ();
-  s = gc_encode_prompt (m, "a watercolor painting of a lighthouse at dusk, soft light", 0, &context,
-                        &tokens, err);
+  s = gc_encode_prompt_pooled (m, "a watercolor painting of a lighthouse at dusk, soft light", 0,
+                               &context, &tokens, &pooled, err);
   r->text_s = now () - t0;
   if (s == GC_OK)
-    s = time_unet (m, 1, lh, lw, context, tokens, runs, &r->unet_s_per_eval, err);
+    s = time_unet (m, 1, lh, lw, context, tokens, pooled, runs, &r->unet_s_per_eval, err);
   if (s == GC_OK)
-    s = time_unet (m, 2, lh, lw, context, tokens, runs, &r->unet_s_per_guided_step, err);
+    s = time_unet (m, 2, lh, lw, context, tokens, pooled, runs, &r->unet_s_per_guided_step, err);
   if (s == GC_OK && r->blend_latency)
     s = time_blend (m, lh, lw, context, tokens, runs, r, err);
   r->unet_gflop = gc_unet_flops (gc_model_unet (m), lh, lw, tokens) / 1e9;
@@ -199,6 +207,7 @@ run_bench (const char *model_path, bench_result *r, int runs, gc_error *err)
   r->vae_gflops = r->vae_gflop / r->vae_decode_s;
   r->peak_rss_mb = peak_rss_mb ();
   free (context);
+  free (pooled);
   gc_model_free (m);
   return s;
 }

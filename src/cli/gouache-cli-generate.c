@@ -3,10 +3,12 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "gc-defaults.h"
 #include "gc-pipeline.h"
 #include "gouache-file-hash.h"
 #include "gouache-infotext.h"
@@ -103,13 +105,40 @@ load_init_image (generate_options *o, GError **error)
   return gouache_png_image_to_float (image);
 }
 
+/* Settings the user left out come from what suits the model: few-step Turbo and LCM models (or
+ * an LCM-LoRA) want their own sampler, step count and no guidance. */
+static void
+apply_defaults (const generate_options *o, gc_generate_params *p, gc_model *model)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (names, g_path_get_basename (o->model));
+  for (char **lora = o->loras; lora && *lora; lora++)
+    g_ptr_array_add (names, g_path_get_basename (*lora));
+  gc_distillation kind = gc_detect_distillation ((const char *const *) names->pdata, names->len,
+                                                 gc_model_checkpoint (model));
+  gc_sampling_defaults d = gc_sampling_defaults_for (gc_model_get_info (model)->family, kind);
+  if (o->sampler == NULL)
+    p->sampler = d.sampler;
+  if (o->schedule == NULL)
+    p->schedule = d.schedule;
+  if (o->steps <= 0)
+    p->steps = d.steps;
+  if (isnan (o->cfg))
+    p->cfg = d.cfg;
+  if (kind != GC_DISTILL_NONE)
+    fprintf (stderr, "%s model: %s, %s schedule, %d step%s, CFG %g unless set otherwise\n",
+             gc_distillation_name (kind), gc_sampler_display_name (p->sampler),
+             gc_schedule_cli_name (p->schedule), p->steps, p->steps == 1 ? "" : "s", p->cfg);
+}
+
 static int
 run_generate (generate_options *o)
 {
   gc_generate_params p = { 0 };
   gc_error err = { 0 };
   g_autoptr (GError) error = NULL;
-  if (gc_sampler_parse (&p.sampler, o->sampler, &err) || gc_schedule_parse (&p.schedule, o->schedule, &err))
+  if ((o->sampler && gc_sampler_parse (&p.sampler, o->sampler, &err))
+      || (o->schedule && gc_schedule_parse (&p.schedule, o->schedule, &err)))
     return gouache_cli_fail_core (&err);
   g_autofree float *init = NULL;
   if (o->init_image && (init = load_init_image (o, &error)) == NULL)
@@ -138,6 +167,7 @@ run_generate (generate_options *o)
   gc_model *model;
   if (gc_model_open (&model, o->model, vocab, &err))
     return gouache_cli_fail_core (&err);
+  apply_defaults (o, &p, model);
   if (gc_generate_validate (model, &p, &err))
     {
       gc_model_free (model);
@@ -196,15 +226,15 @@ run_generate (generate_options *o)
 int
 gouache_cli_generate (int argc, char **argv)
 {
-  generate_options o = { .steps = 20, .cfg = 7.0, .seed = -1, .strength = 0.75 };
+  generate_options o = { .steps = 0, .cfg = NAN, .seed = -1, .strength = 0.75 };
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &o.model, "Checkpoint (.safetensors or diffusers folder)", "CKPT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &o.prompt, "What to draw; (word:1.3) and [word] change emphasis, BREAK starts a new chunk", "TEXT" },
     { "negative", 'n', 0, G_OPTION_ARG_STRING, &o.negative, "What to avoid", "TEXT" },
-    { "sampler", 0, 0, G_OPTION_ARG_STRING, &o.sampler, "euler, euler_a (default), ddim, dpmpp_2m, heun, lcm", "NAME" },
-    { "schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule, "default, trailing, karras, exponential", "NAME" },
-    { "steps", 0, 0, G_OPTION_ARG_INT, &o.steps, "Sampling steps (default 20)", "N" },
-    { "cfg", 0, 0, G_OPTION_ARG_DOUBLE, &o.cfg, "Guidance scale (default 7)", "SCALE" },
+    { "sampler", 0, 0, G_OPTION_ARG_STRING, &o.sampler, "euler, euler_a, ddim, dpmpp_2m, heun, lcm (default: euler_a; lcm for LCM models)", "NAME" },
+    { "schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule, "default, trailing, karras, exponential (default: default; trailing for Turbo)", "NAME" },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &o.steps, "Sampling steps (default 20; 1 for Turbo, 4 for LCM models)", "N" },
+    { "cfg", 0, 0, G_OPTION_ARG_DOUBLE, &o.cfg, "Guidance scale (default 7, 5 for SDXL; 1 = none, for Turbo and LCM)", "SCALE" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &o.seed, "Seed (default: random)", "N" },
     { "width", 'W', 0, G_OPTION_ARG_INT, &o.width, "Width in pixels (default 512)", "W" },
     { "height", 'H', 0, G_OPTION_ARG_INT, &o.height, "Height in pixels (default 512)", "H" },
@@ -227,10 +257,6 @@ gouache_cli_generate (int argc, char **argv)
     status = gouache_cli_fail ("generate needs --model and --prompt (see --help)");
   else
     {
-      if (o.sampler == NULL)
-        o.sampler = g_strdup ("euler_a");
-      if (o.schedule == NULL)
-        o.schedule = g_strdup ("default");
       if (o.prediction && strcmp (o.prediction, "auto") != 0 && strcmp (o.prediction, "epsilon") != 0
           && strcmp (o.prediction, "v") != 0)
         status = gouache_cli_fail ("unknown --prediction '%s': use auto, epsilon or v", o.prediction);
