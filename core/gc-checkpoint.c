@@ -195,6 +195,26 @@ add_translated (gc_checkpoint *c, const gc_safetensors *file, gc_diffusers_compo
   return GC_OK;
 }
 
+/* Diffusers folders are read for SD 1.x only: SD 2.x's text encoder and SDXL's second one use
+ * other names and activations there than in single files. SDXL has a text_encoder_2 folder; SD
+ * 2.x's UNet projects into its transformers with linear layers where SD 1.x has 1×1 convs. */
+static gc_status
+check_diffusers_family (const gc_checkpoint *c, const char *folder, gc_error *err)
+{
+  char second[4096];
+  snprintf (second, sizeof second, "%s/text_encoder_2", folder);
+  struct stat st;
+  bool xl = stat (second, &st) == 0;
+  const gc_st_tensor *proj = gc_safetensors_find (c->files[0],
+                                                  "down_blocks.0.attentions.0.proj_in.weight");
+  if (xl || (proj && proj->ndim == 2))
+    return gc_error_set (err, GC_ERR_UNSUPPORTED,
+                         "%s is a diffusers folder of an %s model; Gouache reads those as "
+                         "single .safetensors files only: use the checkpoint file instead",
+                         folder, xl ? "SDXL" : "SD 2.x");
+  return GC_OK;
+}
+
 static gc_status
 add_diffusers_folder (gc_checkpoint *c, const char *folder, gc_error *err)
 {
@@ -226,7 +246,7 @@ add_diffusers_folder (gc_checkpoint *c, const char *folder, gc_error *err)
       if (status != GC_OK)
         return status;
     }
-  return GC_OK;
+  return check_diffusers_family (c, folder, err);
 }
 
 static bool

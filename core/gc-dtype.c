@@ -142,18 +142,39 @@ f16_to_f32_f16c (float *dst, const uint16_t *src, size_t n)
     dst[i] = gc_f16_to_f32 (src[i]);
 }
 
-static void
-f16_to_f32 (float *dst, const uint16_t *src, size_t n)
+/* Round to nearest even, as gc_f32_to_f16; dst may be unaligned. */
+__attribute__ ((target ("avx2,f16c"))) static void
+f32_to_f16_f16c (unsigned char *dst, const float *src, size_t n)
 {
-  static int has_f16c = -1;
-  if (has_f16c < 0)
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128 ((__m128i *) (dst + 2 * i),
+                      _mm256_cvtps_ph (_mm256_loadu_ps (src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++)
+    {
+      uint16_t h = gc_f32_to_f16 (src[i]);
+      memcpy (dst + 2 * i, &h, 2);
+    }
+}
+
+static bool
+has_f16c (void)
+{
+  static int known = -1;
+  if (known < 0)
     {
       /* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c") */
       unsigned eax, ebx, ecx, edx;
       bool f16c = __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
-      has_f16c = f16c && __builtin_cpu_supports ("avx2");
+      known = f16c && __builtin_cpu_supports ("avx2");
     }
-  if (has_f16c)
+  return known;
+}
+
+static void
+f16_to_f32 (float *dst, const uint16_t *src, size_t n)
+{
+  if (has_f16c ())
     {
       f16_to_f32_f16c (dst, src, n);
       return;
@@ -244,6 +265,11 @@ void
 gc_convert_from_f32 (void *dst, gc_dtype dtype, const float *src, size_t n)
 {
   unsigned char *bytes = dst;
+  if (dtype == GC_DTYPE_F16 && has_f16c ())
+    {
+      f32_to_f16_f16c (bytes, src, n);
+      return;
+    }
   for (size_t i = 0; i < n; i++)
     switch (dtype)
       {

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "gc-grad.h"
 #include "gc-ops.h"
 #include "gc-param.h"
 
@@ -35,3 +36,46 @@ gc_status gc_layer_layer_norm (gc_arena *scratch, float *out, const float *x, co
                                gc_error *err);
 
 gc_status gc_layer_out_of_memory (gc_error *err);
+
+/* ---- training: the norms that keep their statistics, and every layer's backward ----
+ * A backward accumulates (+=) the gradient of its input into d_x (NULL when not needed) and
+ * hands dL/dW of each of its parameters that the sink wants to the sink (gc-grad.h). */
+
+/* The norms above (without SiLU), also writing mean_rstd ([n·32·2], [rows·2]). */
+gc_status gc_layer_group_norm_keep (gc_arena *scratch, float *out, float *mean_rstd,
+                                    const float *x, const gc_param *w, const gc_param *b,
+                                    int64_t n, int64_t c, int64_t hw, float eps, gc_error *err);
+gc_status gc_layer_layer_norm_keep (gc_arena *scratch, float *out, float *mean_rstd,
+                                    const float *x, const gc_param *w, const gc_param *b,
+                                    int64_t rows, int64_t dim, float eps, gc_error *err);
+
+/* d_x[rows, in_f] (row stride ld_dx) += d_out[rows, out_f] (stride ld_dout) · W, and
+ * dL/dW = d_outᵀ · x[rows, in_f] (stride ld_x), dL/db = Σ d_out. */
+gc_status gc_layer_linear_backward (gc_arena *scratch, float *d_x, int64_t ld_dx,
+                                    const float *d_out, int64_t ld_dout, const float *x,
+                                    int64_t ld_x, const gc_param *w, const gc_param *b,
+                                    int64_t rows, const gc_grad_sink *grads, gc_error *err);
+
+/* Backward of gc_layer_conv: x[n, in, h, wd] was the input, d_out[n, out, oh, ow]. Stride-1
+ * kernels run the input gradient as the forward convolution of d_out with the flipped,
+ * transposed kernel (the tuned forward path); strided ones through gc_conv2d_backward. */
+gc_status gc_layer_conv_backward (gc_arena *scratch, float *d_x, const float *d_out,
+                                  const float *x, const gc_param *w, const gc_param *b,
+                                  int64_t n, int64_t h, int64_t wd, int64_t stride, int64_t pad,
+                                  const gc_grad_sink *grads, gc_error *err);
+
+/* Backward of gc_layer_group_norm_keep (mean_rstd as it wrote them). */
+gc_status gc_layer_group_norm_backward (gc_arena *scratch, float *d_x, const float *d_out,
+                                        const float *x, const float *mean_rstd,
+                                        const gc_param *w, const gc_param *b, int64_t n,
+                                        int64_t c, int64_t hw, const gc_grad_sink *grads,
+                                        gc_error *err);
+
+gc_status gc_layer_layer_norm_backward (gc_arena *scratch, float *d_x, const float *d_out,
+                                        const float *x, const float *mean_rstd,
+                                        const gc_param *w, const gc_param *b, int64_t rows,
+                                        int64_t dim, const gc_grad_sink *grads, gc_error *err);
+
+/* d_bias[rows] += Σ over hw of d_out[rows, hw] (in double), rows = n·c: the backward of a
+ * per-channel bias broadcast over an image (gc_add_channel_bias). */
+void gc_layer_channel_sums (float *d_bias, const float *d_out, int64_t rows, int64_t hw);

@@ -340,7 +340,20 @@ decode_tile (void *ctx, float *out, const float *in, int64_t th, int64_t tw, gc_
                         d->cancel, err);
 }
 
-enum { TILE_FROM = 128 * 128, TILE_SIZE = 64, TILE_OVERLAP = 16 }; /* latent cells */
+/* Latent cells: images from 1024² pixels are decoded in tiles of at most 80 cells (640 px),
+ * overlapping by 16 (128 px). */
+enum { TILE_FROM = 128 * 128, TILE_MAX = 80, TILE_OVERLAP = 16 };
+
+/* The smallest tile that covers a side of `size` cells with as few tiles as TILE_MAX allows:
+ * fewer, larger tiles decode fewer overlapping cells twice. */
+static int64_t
+tile_for (int64_t size)
+{
+  if (size <= TILE_MAX)
+    return size;
+  int64_t tiles = (size - TILE_OVERLAP + TILE_MAX - TILE_OVERLAP - 1) / (TILE_MAX - TILE_OVERLAP);
+  return (size + (tiles - 1) * TILE_OVERLAP + tiles - 1) / tiles;
+}
 
 gc_status
 gc_decode_latent_tiled (gc_model *m, float *image, const float *latent, int64_t lh, int64_t lw,
@@ -366,7 +379,8 @@ gc_status
 gc_decode_latent (gc_model *m, float *image, const float *latent, int64_t lh, int64_t lw,
                   const volatile int *cancel, gc_error *err)
 {
-  return gc_decode_latent_tiled (m, image, latent, lh, lw, lh * lw >= TILE_FROM ? TILE_SIZE : 0,
+  int64_t tile = tile_for (lh) > tile_for (lw) ? tile_for (lh) : tile_for (lw);
+  return gc_decode_latent_tiled (m, image, latent, lh, lw, lh * lw >= TILE_FROM ? tile : 0,
                                  cancel, err);
 }
 

@@ -66,8 +66,8 @@ void gc_size_conditioning (float *adm, const float *pooled, int64_t pooled_dim, 
                            const double time_ids[6]);
 
 /* image[3, lh·8, lw·8] = VAE decode of latent[c, lh, lw] / latent_scale. Images of 1024² pixels
- * and more are decoded in overlapping 512² tiles (gc-tiles.h) so their activations fit in
- * memory; smaller ones whole. */
+ * and more are decoded in overlapping tiles of at most 640² (gc-tiles.h) so their activations
+ * fit in memory; smaller ones whole. */
 gc_status gc_decode_latent (gc_model *model, float *image, const float *latent, int64_t lh,
                             int64_t lw, const volatile int *cancel, gc_error *err);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gc-styles-private.h"
+#include "gc-threads.h"
 
 typedef struct {
   gc_lora *lora;
@@ -85,6 +86,31 @@ gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w)
   return ok;
 }
 
+typedef struct {
+  void *kept;
+  float *w;
+  gc_dtype dtype;
+  bool keep; /* w → kept, else kept → w */
+} convert_job;
+
+static void
+convert_range (void *ctx, int64_t begin, int64_t end)
+{
+  const convert_job *j = ctx;
+  char *kept = (char *) j->kept + (size_t) begin * gc_dtype_size (j->dtype);
+  if (j->keep)
+    gc_convert_from_f32 (kept, j->dtype, j->w + begin, (size_t) (end - begin));
+  else
+    gc_convert_to_f32 (j->w + begin, kept, j->dtype, (size_t) (end - begin));
+}
+
+static void
+convert (gc_param_patch *patch, float *w, size_t count, bool keep)
+{
+  convert_job job = { patch->kept, w, patch->kept_dtype, keep };
+  gc_parallel_for ((int64_t) count, 1 << 16, convert_range, &job);
+}
+
 static bool
 any_active (const gc_param_patch *patch)
 {
@@ -106,7 +132,7 @@ gc_param_patch_weight (gc_arena *scratch, gc_param_patch *patch, const gc_weight
     return NULL;
   if (patch->fresh)
     {
-      gc_convert_to_f32 (w, patch->kept, patch->kept_dtype, count);
+      convert (patch, w, count, false);
       return w;
     }
   gc_weight_to_f32 (w, w0);
@@ -124,7 +150,7 @@ gc_param_patch_weight (gc_arena *scratch, gc_param_patch *patch, const gc_weight
     }
   if (patch->kept)
     {
-      gc_convert_from_f32 (patch->kept, dtype, w, count);
+      convert (patch, w, count, true);
       patch->fresh = true;
       gc_checkpoint_release_range (patch->checkpoint, w0->data,
                                    count * gc_dtype_size (w0->dtype));

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "gc-checkpoint.h"
+#include "gc-grad.h"
 #include "gc-tensor.h"
 
 typedef struct gc_unet gc_unet;
@@ -50,6 +51,33 @@ typedef struct {
 gc_status gc_unet_forward (gc_unet *unet, gc_arena *scratch, float *out, const float *x,
                            int64_t batch, int64_t h, int64_t w, const double *timesteps,
                            const gc_unet_cond *cond, const volatile int *cancel, gc_error *err);
+
+/* ---- training ----
+ * The same pass, keeping what its backward needs: gc_unet_train_forward computes out exactly as
+ * gc_unet_forward does and returns a tape; gc_unet_backward takes dL/d out and hands dL/dW of
+ * every weight the sink wants to the sink (gc-grad.h), optionally also dL/dx and dL/d context.
+ * With checkpointing, the forward keeps only the block boundaries (the skip connections, the
+ * inputs of the middle and output blocks) and the backward runs each block again, recording
+ * its activations, just before going back through it: one more forward in total, and one
+ * block's activations in memory at a time. Without, every activation is kept (faster, about
+ * a dozen copies of the largest feature maps per block).
+ * The tape lives in scratch after what the caller had allocated there, and x, timesteps and
+ * cond must stay valid until the backward: gc_unet_backward (or gc_unet_tape_free, to drop a
+ * tape without a backward) resets scratch to where the forward found it. */
+typedef struct gc_unet_tape gc_unet_tape;
+
+gc_status gc_unet_train_forward (gc_unet *unet, gc_arena *scratch, gc_unet_tape **tape,
+                                 float *out, const float *x, int64_t batch, int64_t h, int64_t w,
+                                 const double *timesteps, const gc_unet_cond *cond,
+                                 bool checkpointing, const volatile int *cancel, gc_error *err);
+
+/* d_out[batch, out_channels, h, w] = dL/d out. d_x [batch, in_channels, h, w] and d_context
+ * [batch, tokens, context_dim] are accumulated (+=) when not NULL. Frees the tape, also on
+ * failure; GC_ERR_CANCELLED when cancel is raised between blocks. */
+gc_status gc_unet_backward (gc_unet_tape *tape, const float *d_out, float *d_x, float *d_context,
+                            const gc_grad_sink *grads, const volatile int *cancel, gc_error *err);
+
+void gc_unet_tape_free (gc_unet_tape *tape);
 
 /* emb[n, dim]: the sinusoidal embedding of n values (cosines first, then sines), as the UNet
  * embeds timesteps and SDXL embeds image sizes. */

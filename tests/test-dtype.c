@@ -1,6 +1,7 @@
 /* Conversions between file precisions and float32: a wrong rounding would shift every weight. */
 #include <glib.h>
 #include <math.h>
+#include <string.h>
 
 #include "gc-dtype.h"
 
@@ -73,6 +74,33 @@ test_convert_all_dtypes (void)
   g_assert_cmpint (gc_dtype_parse ("F8", 2, &parsed), ==, -1);
 }
 
+/* Arrays convert to fp16 (with F16C where the CPU has it) exactly as value by value. */
+static void
+test_f16_array_rounding (void)
+{
+  enum { N = 4096 };
+  static float src[N];
+  static uint16_t half[N + 1];
+  for (uint64_t base = 0; base < (1ull << 32); base += 4099ull * N)
+    {
+      for (int i = 0; i < N; i++)
+        {
+          uint32_t bits = (uint32_t) (base + 4099ull * (uint64_t) i);
+          memcpy (&src[i], &bits, sizeof bits);
+        }
+      gc_convert_from_f32 ((char *) half + 1, GC_DTYPE_F16, src, N); /* unaligned on purpose */
+      for (int i = 0; i < N; i++)
+        {
+          uint16_t h;
+          memcpy (&h, (char *) half + 1 + 2 * i, 2);
+          if (isnan (src[i]))
+            g_assert_true ((h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0);
+          else
+            g_assert_cmphex (h, ==, gc_f32_to_f16 (src[i]));
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -81,5 +109,6 @@ main (int argc, char **argv)
   g_test_add_func ("/core/dtype/f16-rounding", test_f16_rounding);
   g_test_add_func ("/core/dtype/bf16", test_bf16);
   g_test_add_func ("/core/dtype/convert", test_convert_all_dtypes);
+  g_test_add_func ("/core/dtype/f16-array-rounding", test_f16_array_rounding);
   return g_test_run ();
 }
