@@ -3,6 +3,7 @@
 #include "gc-ops.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "gc-simd.h"
 #include "gc-threads.h"
@@ -251,57 +252,98 @@ gc_geglu_backward (float *d_x, const float *d_out, const float *x, int64_t rows,
   gc_parallel_for (rows, 1 + 4096 / (dim + 1), geglu_backward_range, &job);
 }
 
-/* One row: subtract the maximum, exponentiate, normalise by the sum (accumulated in double). */
-GC_AVX2 static void
-softmax_row_avx2 (float *out, const float *x, int64_t dim)
+/* row[i] = exp(row[i] − max row); returns the sum (in double). */
+GC_AVX2 static double
+exp_row_avx2 (float *row, int64_t n)
 {
   float max = -INFINITY;
-  for (int64_t i = 0; i < dim; i++)
-    max = x[i] > max ? x[i] : max;
+  for (int64_t i = 0; i < n; i++)
+    max = row[i] > max ? row[i] : max;
   if (max == -INFINITY)
-    max = 0; /* a fully masked row gives zeros, not NaN */
+    return 0;
   __m256 vmax = _mm256_set1_ps (max);
   __m256d acc_lo = _mm256_setzero_pd (), acc_hi = _mm256_setzero_pd ();
   int64_t i = 0;
-  for (; i + 8 <= dim; i += 8)
+  for (; i + 8 <= n; i += 8)
     {
-      __m256 e = gc_exp8 (_mm256_sub_ps (_mm256_loadu_ps (x + i), vmax));
-      _mm256_storeu_ps (out + i, e);
+      __m256 e = gc_exp8 (_mm256_sub_ps (_mm256_loadu_ps (row + i), vmax));
+      _mm256_storeu_ps (row + i, e);
       acc_lo = _mm256_add_pd (acc_lo, _mm256_cvtps_pd (_mm256_castps256_ps128 (e)));
       acc_hi = _mm256_add_pd (acc_hi, _mm256_cvtps_pd (_mm256_extractf128_ps (e, 1)));
     }
   double lanes[4];
   _mm256_storeu_pd (lanes, _mm256_add_pd (acc_lo, acc_hi));
   double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  for (; i < dim; i++)
+  for (; i < n; i++)
     {
-      out[i] = expf (x[i] - max);
-      sum += out[i];
+      row[i] = expf (row[i] - max);
+      sum += row[i];
     }
-  __m256 inv = _mm256_set1_ps (sum > 0 ? (float) (1.0 / sum) : 0.0f);
-  for (i = 0; i + 8 <= dim; i += 8)
-    _mm256_storeu_ps (out + i, _mm256_mul_ps (_mm256_loadu_ps (out + i), inv));
-  for (; i < dim; i++)
-    out[i] *= sum > 0 ? (float) (1.0 / sum) : 0.0f;
+  return sum;
 }
 
-static void
-softmax_row_scalar (float *out, const float *x, int64_t dim)
+GC_AVX512 static double
+exp_row_avx512 (float *row, int64_t n)
 {
-  float max = -INFINITY;
-  for (int64_t i = 0; i < dim; i++)
-    max = x[i] > max ? x[i] : max;
+  __m512 vmax = _mm512_set1_ps (-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    vmax = _mm512_max_ps (vmax, _mm512_loadu_ps (row + i));
+  float max = _mm512_reduce_max_ps (vmax);
+  for (; i < n; i++)
+    max = row[i] > max ? row[i] : max;
   if (max == -INFINITY)
-    max = 0;
-  double sum = 0;
-  for (int64_t i = 0; i < dim; i++)
+    return 0;
+  vmax = _mm512_set1_ps (max);
+  __m512d acc_lo = _mm512_setzero_pd (), acc_hi = _mm512_setzero_pd ();
+  for (i = 0; i + 16 <= n; i += 16)
     {
-      out[i] = expf (x[i] - max);
-      sum += out[i];
+      __m512 e = gc_exp16 (_mm512_sub_ps (_mm512_loadu_ps (row + i), vmax));
+      _mm512_storeu_ps (row + i, e);
+      acc_lo = _mm512_add_pd (acc_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e)));
+      acc_hi = _mm512_add_pd (acc_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e, 1)));
     }
-  float inv = sum > 0 ? (float) (1.0 / sum) : 0.0f;
+  double sum = _mm512_reduce_add_pd (_mm512_add_pd (acc_lo, acc_hi));
+  for (; i < n; i++)
+    {
+      row[i] = expf (row[i] - max);
+      sum += row[i];
+    }
+  return sum;
+}
+
+double
+gc_exp_row (float *row, int64_t n)
+{
+  if (gc_cpu_has_avx512 ())
+    return exp_row_avx512 (row, n);
+  if (gc_cpu_has_avx2 ())
+    return exp_row_avx2 (row, n);
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; i++)
+    max = row[i] > max ? row[i] : max;
+  if (max == -INFINITY)
+    return 0;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++)
+    {
+      row[i] = expf (row[i] - max);
+      sum += row[i];
+    }
+  return sum;
+}
+
+/* One row: subtract the maximum, exponentiate, normalise by the sum (a fully masked row, all
+ * −∞, gives zeros rather than NaN). */
+static void
+softmax_row (float *out, const float *x, int64_t dim)
+{
+  if (out != x)
+    memcpy (out, x, sizeof (float) * (size_t) dim);
+  double sum = gc_exp_row (out, dim);
+  float inverse = sum > 0 ? (float) (1.0 / sum) : 0.0f;
   for (int64_t i = 0; i < dim; i++)
-    out[i] *= inv;
+    out[i] = sum > 0 ? out[i] * inverse : 0.0f;
 }
 
 typedef struct {
@@ -315,10 +357,7 @@ softmax_range (void *ctx, int64_t begin, int64_t end)
 {
   const softmax_job *j = ctx;
   for (int64_t r = begin; r < end; r++)
-    if (gc_cpu_has_avx2 ())
-      softmax_row_avx2 (j->out + r * j->dim, j->x + r * j->dim, j->dim);
-    else
-      softmax_row_scalar (j->out + r * j->dim, j->x + r * j->dim, j->dim);
+    softmax_row (j->out + r * j->dim, j->x + r * j->dim, j->dim);
 }
 
 void

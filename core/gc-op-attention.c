@@ -51,88 +51,6 @@ attention_weights (float *scores, const attention_job *j, int64_t b, int64_t h, 
   gc_softmax_forward (scores, scores, rows, s->tk);
 }
 
-/* row[i] = exp(row[i] − max row); returns the sum (in double). The division by the sum is left
- * for the output rows, which are dh wide instead of tk. */
-GC_AVX2 static double
-exp_row_avx2 (float *row, int64_t n)
-{
-  float max = -INFINITY;
-  for (int64_t i = 0; i < n; i++)
-    max = row[i] > max ? row[i] : max;
-  if (max == -INFINITY)
-    return 0;
-  __m256 vmax = _mm256_set1_ps (max);
-  __m256d acc_lo = _mm256_setzero_pd (), acc_hi = _mm256_setzero_pd ();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    {
-      __m256 e = gc_exp8 (_mm256_sub_ps (_mm256_loadu_ps (row + i), vmax));
-      _mm256_storeu_ps (row + i, e);
-      acc_lo = _mm256_add_pd (acc_lo, _mm256_cvtps_pd (_mm256_castps256_ps128 (e)));
-      acc_hi = _mm256_add_pd (acc_hi, _mm256_cvtps_pd (_mm256_extractf128_ps (e, 1)));
-    }
-  double lanes[4];
-  _mm256_storeu_pd (lanes, _mm256_add_pd (acc_lo, acc_hi));
-  double sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  for (; i < n; i++)
-    {
-      row[i] = expf (row[i] - max);
-      sum += row[i];
-    }
-  return sum;
-}
-
-GC_AVX512 static double
-exp_row_avx512 (float *row, int64_t n)
-{
-  __m512 vmax = _mm512_set1_ps (-INFINITY);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    vmax = _mm512_max_ps (vmax, _mm512_loadu_ps (row + i));
-  float max = _mm512_reduce_max_ps (vmax);
-  for (; i < n; i++)
-    max = row[i] > max ? row[i] : max;
-  if (max == -INFINITY)
-    return 0;
-  vmax = _mm512_set1_ps (max);
-  __m512d acc_lo = _mm512_setzero_pd (), acc_hi = _mm512_setzero_pd ();
-  for (i = 0; i + 16 <= n; i += 16)
-    {
-      __m512 e = gc_exp16 (_mm512_sub_ps (_mm512_loadu_ps (row + i), vmax));
-      _mm512_storeu_ps (row + i, e);
-      acc_lo = _mm512_add_pd (acc_lo, _mm512_cvtps_pd (_mm512_castps512_ps256 (e)));
-      acc_hi = _mm512_add_pd (acc_hi, _mm512_cvtps_pd (_mm512_extractf32x8_ps (e, 1)));
-    }
-  double sum = _mm512_reduce_add_pd (_mm512_add_pd (acc_lo, acc_hi));
-  for (; i < n; i++)
-    {
-      row[i] = expf (row[i] - max);
-      sum += row[i];
-    }
-  return sum;
-}
-
-static double
-exp_row (float *row, int64_t n)
-{
-  if (gc_cpu_has_avx512 ())
-    return exp_row_avx512 (row, n);
-  if (gc_cpu_has_avx2 ())
-    return exp_row_avx2 (row, n);
-  float max = -INFINITY;
-  for (int64_t i = 0; i < n; i++)
-    max = row[i] > max ? row[i] : max;
-  if (max == -INFINITY)
-    return 0;
-  double sum = 0;
-  for (int64_t i = 0; i < n; i++)
-    {
-      row[i] = expf (row[i] - max);
-      sum += row[i];
-    }
-  return sum;
-}
-
 static void
 attention_range (void *ctx, int64_t begin, int64_t end)
 {
@@ -157,7 +75,7 @@ attention_range (void *ctx, int64_t begin, int64_t end)
       float inverse_sums[TILE];
       for (int64_t r = 0; r < rows; r++)
         {
-          double sum = exp_row (scores + r * s->tk, s->tk);
+          double sum = gc_exp_row (scores + r * s->tk, s->tk);
           inverse_sums[r] = sum > 0 ? (float) (1.0 / sum) : 0.0f;
         }
       /* out[rows, dh] = exp(scores) · v, then each row divided by its sum */

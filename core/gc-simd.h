@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <immintrin.h>
 
@@ -17,6 +18,10 @@
 
 bool gc_cpu_has_avx2 (void);
 bool gc_cpu_has_avx512 (void);
+
+/* row[i] = exp(row[i] − max row) for the softmax of a row; returns Σ row (in double), 0 for a
+ * row of −∞ (fully masked). Vectorised with the widest instructions the CPU has. */
+double gc_exp_row (float *row, int64_t n);
 
 /* e^x for 8 floats; inputs below −87.3 give 0, above 88.7 give +inf. */
 GC_AVX2 static inline __m256
