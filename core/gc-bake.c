@@ -139,8 +139,8 @@ compress (bake *bk, const gc_param_patch *patch, baked *b, int64_t rank, double 
   float *base = malloc (sizeof (float) * (size_t) (out * n));
   float *u = malloc (sizeof (float) * (size_t) (out * k)), *sv = malloc (sizeof (float) * k);
   float *vt = malloc (sizeof (float) * (size_t) (k * n));
-  gc_status s = d && base && u && sv && vt ? GC_OK
-                                           : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
+  gc_status s = d && base && u && sv && vt
+                  ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
   if (s == GC_OK)
     {
       gc_weight_to_f32 (base, &w0);
@@ -315,7 +315,8 @@ gc_bake_lora (const gc_checkpoint *c, int64_t rank, const char *path,
       b->kohya = kohya;
       b->weight = gc_checkpoint_tensor (c, i);
       double relative = 0;
-      s = rank == 0 ? stack_factors (patch, b, err) : compress (&bk, patch, b, rank, &relative, err);
+      s = rank == 0 ? stack_factors (patch, b, err)
+                    : compress (&bk, patch, b, rank, &relative, err);
       b->alpha = gc_f32_to_f16 ((float) b->rank);
       report->rank = b->rank > report->rank ? b->rank : report->rank;
       if (relative > report->worst_error)

@@ -215,7 +215,8 @@ owned_product (gc_lora *lora, const float *a, const float *b, int64_t m, int64_t
   return out;
 }
 
-/* Tucker core t[r1, r2, kh·kw] with w_b[r2, in]: out[i, c·kk + e] = Σ_j t[i, j, e]·w_b[j, c]. */
+/* Tucker core t[r1, r2, kh·kw] with w_b[r2, in]:
+ * out[i, c·kk + e] = Σ_j t[i, j, e]·w_b[j, c]. */
 static float *
 tucker (gc_lora *lora, const gc_st_tensor *t, const gc_st_tensor *wb, int64_t in, int64_t kk)
 {
@@ -365,44 +366,63 @@ bind_hadamard (gc_lora *lora, const binding *b, const group *g, gc_lora_module *
   return read_alpha (b, t[ROLE_ALPHA], rank, &m->scale, err);
 }
 
-/* A LoKr factor: whole, a product a·b, or (for w2) a Tucker product; rows × cols dense. */
-static float *
-kron_factor (gc_lora *lora, const gc_st_tensor *whole, const gc_st_tensor *fa,
-             const gc_st_tensor *fb, const gc_st_tensor *core, int64_t kk, int64_t *rows,
-             int64_t *cols, int64_t *rank)
+/* A LoKr factor: whole, a product a·b, or (for w2) a Tucker product. */
+typedef struct {
+  const gc_st_tensor *whole, *a, *b, *core;
+  int64_t rows, cols, rank; /* of the dense factor; rank 0 when whole */
+} kron_part;
+
+/* Checks the structure of a factor and reads its dense shape, before anything is computed. */
+static bool
+kron_shape (kron_part *p, int64_t kk)
 {
-  *rank = 0;
-  if (whole)
+  p->rank = 0;
+  if (p->whole)
     {
-      if (whole->ndim < 2 || whole->shape[0] <= 0)
-        return NULL;
-      *rows = whole->shape[0];
-      *cols = numel (whole) / *rows;
-      float *out = own (lora, numel (whole));
+      if (p->whole->ndim < 2 || p->whole->shape[0] <= 0)
+        return false;
+      p->rows = p->whole->shape[0];
+      p->cols = numel (p->whole) / p->rows;
+      return true;
+    }
+  if (p->a == NULL || p->b == NULL || p->a->ndim != 2 || p->b->ndim < 2 || p->b->shape[0] <= 0)
+    return false;
+  p->rank = p->b->shape[0];
+  if (p->core)
+    {
+      p->rows = p->a->shape[1];
+      p->cols = numel (p->b) / p->rank * kk;
+      return p->core->ndim == 4 && p->core->shape[0] == p->a->shape[0]
+             && p->core->shape[1] == p->rank && p->core->shape[2] * p->core->shape[3] == kk;
+    }
+  p->rows = p->a->shape[0];
+  p->cols = numel (p->b) / p->rank;
+  return p->a->shape[1] == p->rank;
+}
+
+/* The dense factor [rows, cols], in a buffer the LoRA owns. */
+static float *
+kron_factor (gc_lora *lora, const kron_part *p, int64_t kk)
+{
+  if (p->whole)
+    {
+      float *out = own (lora, numel (p->whole));
       if (out)
-        gc_convert_to_f32 (out, whole->data, whole->dtype, (size_t) numel (whole));
+        gc_convert_to_f32 (out, p->whole->data, p->whole->dtype, (size_t) numel (p->whole));
       return out;
     }
-  if (fa == NULL || fb == NULL || fa->ndim != 2 || fb->ndim < 2 || fb->shape[0] <= 0)
-    return NULL;
-  *rank = fb->shape[0];
-  if (core)
-    {
-      if (core->ndim != 4 || core->shape[0] != fa->shape[0] || core->shape[1] != *rank
-          || core->shape[2] * core->shape[3] != kk)
-        return NULL;
-      int64_t in = numel (fb) / *rank;
-      *rows = fa->shape[1];
-      *cols = in * kk;
-      float *at = transposed (lora, fa, *rows, fa->shape[0]);
-      float *tb = tucker (lora, core, fb, in, kk);
-      return at && tb ? owned_product (lora, at, tb, *rows, fa->shape[0], *cols) : NULL;
-    }
-  if (fa->shape[1] != *rank)
-    return NULL;
-  *rows = fa->shape[0];
-  *cols = numel (fb) / *rank;
-  return file_product (lora, fa, fb, *rows, *rank, *cols);
+  if (p->core == NULL)
+    return file_product (lora, p->a, p->b, p->rows, p->rank, p->cols);
+  float *at = transposed (lora, p->a, p->rows, p->a->shape[0]);
+  float *tb = tucker (lora, p->core, p->b, p->cols / kk, kk);
+  return at && tb ? owned_product (lora, at, tb, p->rows, p->a->shape[0], p->cols) : NULL;
+}
+
+static bool
+fits (int64_t x, int64_t y, int64_t product)
+{
+  int64_t p;
+  return !__builtin_mul_overflow (x, y, &p) && p == product;
 }
 
 static gc_status
@@ -410,19 +430,21 @@ bind_kronecker (gc_lora *lora, const binding *b, const group *g, gc_lora_module 
                 gc_error *err)
 {
   const gc_st_tensor *const *t = g->t;
-  int64_t o1 = 0, i1 = 0, o2 = 0, c2 = 0, rank1, rank2;
-  float *w1 = kron_factor (lora, t[ROLE_LOKR_W1], t[ROLE_LOKR_W1_A], t[ROLE_LOKR_W1_B], NULL, 1,
-                           &o1, &i1, &rank1);
-  float *w2 = kron_factor (lora, t[ROLE_LOKR_W2], t[ROLE_LOKR_W2_A], t[ROLE_LOKR_W2_B],
-                           t[ROLE_LOKR_T2], b->kh * b->kw, &o2, &c2, &rank2);
-  if (w1 == NULL || w2 == NULL)
+  int64_t kk = b->kh * b->kw;
+  kron_part w1 = { t[ROLE_LOKR_W1], t[ROLE_LOKR_W1_A], t[ROLE_LOKR_W1_B], NULL };
+  kron_part w2 = { t[ROLE_LOKR_W2], t[ROLE_LOKR_W2_A], t[ROLE_LOKR_W2_B], t[ROLE_LOKR_T2] };
+  if (!kron_shape (&w1, 1) || !kron_shape (&w2, kk))
     return malformed (b, "is an incomplete or malformed LoKr", err);
-  if (o1 * o2 != b->out || i1 * c2 != b->n)
-    return pair_mismatch (b, o1 * o2, i1 * c2, err);
+  if (!fits (w1.rows, w2.rows, b->out) || !fits (w1.cols, w2.cols, b->n))
+    return mismatch (b, "a Kronecker product with a second factor of shape", 2,
+                     (int64_t[]) { w2.rows, w2.cols }, err);
+  float *f1 = kron_factor (lora, &w1, 1), *f2 = kron_factor (lora, &w2, kk);
+  if (f1 == NULL || f2 == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory reading %s", lora->path);
   m->kind = GC_DELTA_KRONECKER;
-  m->a = owned_view (w1, o1, i1);
-  m->b = owned_view (w2, o2, c2);
-  int64_t rank = rank2 ? rank2 : rank1;
+  m->a = owned_view (f1, w1.rows, w1.cols);
+  m->b = owned_view (f2, w2.rows, w2.cols);
+  int64_t rank = w2.rank ? w2.rank : w1.rank;
   return read_alpha (b, rank ? t[ROLE_ALPHA] : NULL, rank, &m->scale, err);
 }
 
@@ -451,9 +473,10 @@ bind_module (gc_lora *lora, const gc_checkpoint *c, const group *g, const char *
   if (b.weight->ndim == 4)
     b.kh = b.weight->shape[2], b.kw = b.weight->shape[3];
   b.n = b.in_channels * b.kh * b.kw;
+  /* no empty factors: every partial product of a shape is then bounded by the file's size */
   for (int r = 0; r < N_ROLES; r++)
-    if (r != ROLE_ALPHA && !float_tensor (g->t[r]))
-      return malformed (&b, "has a factor that is not floating-point", err);
+    if (r != ROLE_ALPHA && g->t[r] && (!float_tensor (g->t[r]) || numel (g->t[r]) == 0))
+      return malformed (&b, "has a factor that is empty or not floating-point", err);
   gc_lora_module *m = &lora->modules[lora->n_modules];
   *m = (gc_lora_module) { .target = target, .text = text, .out = b.out, .n = b.n,
                           .in_channels = b.in_channels };

@@ -119,8 +119,9 @@ gc_random_lora_write (const gc_checkpoint *c, int64_t rank, uint64_t seed, const
     return gc_error_set (err, GC_ERR_INVALID, "rank %lld is not in 1..4096", (long long) rank);
   size_t count = gc_checkpoint_count (c);
   gc_lora_names *names = NULL;
-  tensors t = { calloc (3 * count + 1, sizeof (gc_st_entry)), calloc (3 * count + 1, sizeof (void *)),
-                calloc (3 * count + 1, sizeof (char *)), 0 };
+  size_t most = 3 * count + 1;
+  tensors t = { calloc (most, sizeof (gc_st_entry)), calloc (most, sizeof (void *)),
+                calloc (most, sizeof (char *)), 0 };
   gc_status s = t.entries && t.data && t.names ? gc_lora_names_build (&names, c, err)
                                                : gc_error_set (err, GC_ERR_NOMEM, "out of memory");
   for (size_t i = 0; s == GC_OK && i < count; i++)

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "gc-styles-private.h"
 #include "gc-threads.h"
@@ -25,6 +26,7 @@ struct gc_param_patch {
   size_t count, capacity;
   const gc_checkpoint *checkpoint;
   void *kept;          /* W₀ + Σ wᵢ·ΔWᵢ as last merged, in kept_dtype; NULL until merged */
+  size_t kept_bytes;
   gc_dtype kept_dtype;
   bool fresh;          /* kept matches the current weights */
 };
@@ -111,6 +113,36 @@ convert (gc_param_patch *patch, float *w, size_t count, bool keep)
   gc_parallel_for ((int64_t) count, 1 << 16, convert_range, &job);
 }
 
+/* Kept copies are mapped on their own, so that dropping one returns its memory to the system
+ * at once (freed heap blocks of this size may stay resident). */
+static void
+drop_kept (gc_param_patch *patch)
+{
+  if (patch->kept)
+    munmap (patch->kept, patch->kept_bytes);
+  patch->kept = NULL;
+  patch->fresh = false;
+}
+
+static bool
+make_kept (gc_param_patch *patch, gc_dtype dtype, size_t count)
+{
+  size_t bytes = count * gc_dtype_size (dtype);
+  if (patch->kept && patch->kept_bytes == bytes)
+    {
+      patch->kept_dtype = dtype;
+      return true;
+    }
+  drop_kept (patch);
+  void *kept = mmap (NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (kept == MAP_FAILED)
+    return false;
+  patch->kept = kept;
+  patch->kept_bytes = bytes;
+  patch->kept_dtype = dtype;
+  return true;
+}
+
 static bool
 any_active (const gc_param_patch *patch)
 {
@@ -137,18 +169,15 @@ gc_param_patch_weight (gc_arena *scratch, gc_param_patch *patch, const gc_weight
     }
   gc_weight_to_f32 (w, w0);
   if (!any_active (patch))
-    return w;
+    {
+      drop_kept (patch); /* W₀'s pages are in use again: the kept copy would double them */
+      return w;
+    }
   if (!gc_param_patch_apply (scratch, patch, w))
     return NULL;
   gc_dtype dtype = w0->dtype == GC_DTYPE_F16 || w0->dtype == GC_DTYPE_BF16 ? w0->dtype
                                                                            : GC_DTYPE_F32;
-  if (patch->kept == NULL || patch->kept_dtype != dtype)
-    {
-      free (patch->kept);
-      patch->kept = malloc (count * gc_dtype_size (dtype));
-      patch->kept_dtype = dtype;
-    }
-  if (patch->kept)
+  if (make_kept (patch, dtype, count))
     {
       convert (patch, w, count, true);
       patch->fresh = true;
@@ -223,7 +252,7 @@ drop_empty_patches (gc_styles *styles, const gc_lora *lora)
       gc_param_patch **slot = slot_of (styles, &lora->modules[i]);
       if (slot && *slot && (*slot)->count == 0)
         {
-          free ((*slot)->kept);
+          drop_kept (*slot);
           free ((*slot)->terms);
           free (*slot);
           *slot = NULL;
@@ -350,9 +379,7 @@ gc_styles_release (gc_styles *styles)
       for (size_t i = 0; i < lora->n_modules; i++)
         {
           gc_param_patch *p = *slot_of (styles, &lora->modules[i]);
-          free (p->kept);
-          p->kept = NULL;
-          p->fresh = false;
+          drop_kept (p);
         }
     }
 }

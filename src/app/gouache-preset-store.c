@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <gio/gio.h>
+#include <glib/gi18n-lib.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -58,15 +59,16 @@ static const char *const migrations[] = {
   "PRAGMA user_version = 1;",
 };
 
-#define PRESET_COLUMNS "id, name, model_path, model_sha256, prompt, negative_prompt, sampler, " \
-                       "schedule, steps, cfg_scale, width, height, seed, thumbnail, created, updated"
+#define PRESET_COLUMNS                                                                   \
+  "id, name, model_path, model_sha256, prompt, negative_prompt, sampler, schedule, steps, " \
+  "cfg_scale, width, height, seed, thumbnail, created, updated"
 
 /* ------------------------------------------------------------------ SQL helpers */
 
 static gboolean
 sql_failed (GouachePresetStore *self, GError **error)
 {
-  g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_IO, "presets database %s: %s", self->path,
+  g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_IO, _ ("presets database %s: %s"), self->path,
                sqlite3_errmsg (self->db));
   return FALSE;
 }
@@ -139,7 +141,8 @@ column_text (sqlite3_stmt *stmt, int column)
 static gboolean
 not_found (const char *name, GError **error)
 {
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "there is no preset named “%s”", name);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _ ("there is no preset named “%s”"),
+               name);
   return FALSE;
 }
 
@@ -147,7 +150,7 @@ static gboolean
 name_taken (const char *name, GError **error)
 {
   g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
-               "a preset named “%s” already exists", name);
+               _ ("a preset named “%s” already exists"), name);
   return FALSE;
 }
 
@@ -166,8 +169,8 @@ migrate (GouachePresetStore *self, GError **error)
   if ((size_t) version > G_N_ELEMENTS (migrations))
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_UNSUPPORTED,
-                   "presets database %s was written by a newer Gouache (schema %d; this one "
-                   "knows up to %u)", self->path, version, (guint) G_N_ELEMENTS (migrations));
+                   _ ("presets database %s was written by a newer Gouache (schema %d; this one "
+                   "knows up to %u)"), self->path, version, (guint) G_N_ELEMENTS (migrations));
       return FALSE;
     }
   for (size_t v = (size_t) version; v < G_N_ELEMENTS (migrations); v++)
@@ -184,7 +187,7 @@ open_database (GouachePresetStore *self, GError **error)
     {
       int saved = errno;
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "cannot create %s: %s", folder, g_strerror (saved));
+                   _ ("cannot create %s: %s"), folder, g_strerror (saved));
       return FALSE;
     }
   if (sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
@@ -247,8 +250,8 @@ gouache_preset_store_check (GouachePresetStore  *self,
     return sql_failed (self, error);
   if (strcmp (result, "ok") != 0)
     {
-      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT, "presets database %s is damaged: %s",
-                   self->path, result);
+      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT,
+                   _ ("presets database %s is damaged: %s"), self->path, result);
       return FALSE;
     }
   return TRUE;
@@ -332,7 +335,8 @@ GPtrArray *
 gouache_preset_store_list (GouachePresetStore  *self,
                            GError             **error)
 {
-  g_autoptr (GPtrArray) presets = g_ptr_array_new_with_free_func ((GDestroyNotify) gouache_preset_free);
+  g_autoptr (GPtrArray) presets
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) gouache_preset_free);
   if (!run_script (self, "BEGIN", error))
     return NULL;
   sqlite3_stmt *stmt = prepare (self, "SELECT " PRESET_COLUMNS " FROM presets ORDER BY name",
@@ -588,7 +592,7 @@ gouache_preset_store_import (GouachePresetStore  *self,
       if (!g_hash_table_add (seen, p->name))
         {
           g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
-                       "the file holds two presets named “%s”", p->name);
+                       _ ("the file holds two presets named “%s”"), p->name);
           return -1;
         }
     }

@@ -6,6 +6,7 @@
 
 #define G_LOG_DOMAIN "gouache-preset"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <string.h>
 
@@ -130,9 +131,10 @@ invalid (GError **error, const char *name, const char *format, ...)
   g_autofree char *problem = g_strdup_vprintf (format, args);
   va_end (args);
   if (name && *name)
-    g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, "preset “%s”: %s", name, problem);
+    g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, _ ("preset “%s”: %s"), name,
+                 problem);
   else
-    g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, "preset: %s", problem);
+    g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, _ ("preset: %s"), problem);
   return FALSE;
 }
 
@@ -178,11 +180,12 @@ check_styles (GouachePreset *preset, GError **error)
     {
       GouachePresetStyle *s = g_ptr_array_index (preset->styles, i);
       if (s->path == NULL || *s->path == '\0' || !is_text (s->path, FALSE))
-        return invalid (error, preset->name, "style %u has no file", i + 1);
+        return invalid (error, preset->name, _ ("style %u has no file"), i + 1);
       if (!check_hash (&s->sha256))
-        return invalid (error, preset->name, "style %u: sha256 must be 1 to 64 hex digits", i + 1);
+        return invalid (error, preset->name, _ ("style %u: sha256 must be 1 to 64 hex digits"),
+                        i + 1);
       if (!check_weight (s->weight) || !check_weight (s->text_weight))
-        return invalid (error, preset->name, "style %u: weights go from -%g to %g", i + 1,
+        return invalid (error, preset->name, _ ("style %u: weights go from -%g to %g"), i + 1,
                         GC_STYLE_WEIGHT_MAX, GC_STYLE_WEIGHT_MAX);
     }
   return TRUE;
@@ -209,7 +212,7 @@ gboolean
 gouache_preset_check_name (const char *name, GError **error)
 {
   if (name == NULL || *name == '\0' || strlen (name) > NAME_MAX_BYTES || !is_text (name, FALSE))
-    return invalid (error, NULL, "a name is 1 to %d bytes of text without control characters",
+    return invalid (error, NULL, _ ("a name is 1 to %d bytes of text without control characters"),
                     NAME_MAX_BYTES);
   return TRUE;
 }
@@ -222,28 +225,29 @@ gouache_preset_validate (GouachePreset *preset, GError **error)
     return FALSE;
   if (preset->model_path == NULL || *preset->model_path == '\0'
       || !is_text (preset->model_path, FALSE))
-    return invalid (error, name, "it names no model");
+    return invalid (error, name, _ ("it names no model"));
   if (!check_hash (&preset->model_sha256))
-    return invalid (error, name, "the model's sha256 must be 1 to 64 hex digits");
+    return invalid (error, name, _ ("the model's sha256 must be 1 to 64 hex digits"));
   if (!is_text (preset->prompt, TRUE) || !is_text (preset->negative_prompt, TRUE))
-    return invalid (error, name, "the prompts must be UTF-8 text");
+    return invalid (error, name, _ ("the prompts must be UTF-8 text"));
   if (!check_styles (preset, error) || !canonical_names (preset, error))
     return FALSE;
   if (preset->steps < 1 || preset->steps > STEPS_MAX)
-    return invalid (error, name, "steps go from 1 to %d", STEPS_MAX);
+    return invalid (error, name, _ ("steps go from 1 to %d"), STEPS_MAX);
   if (!isfinite (preset->cfg_scale) || preset->cfg_scale < 0 || preset->cfg_scale > CFG_MAX)
-    return invalid (error, name, "the CFG scale goes from 0 to %g", CFG_MAX);
+    return invalid (error, name, _ ("the CFG scale goes from 0 to %g"), CFG_MAX);
   if (preset->width < SIDE_MIN || preset->width > SIDE_MAX || preset->width % 8
       || preset->height < SIDE_MIN || preset->height > SIDE_MAX || preset->height % 8)
-    return invalid (error, name, "width and height are multiples of 8 from %d to %d", SIDE_MIN,
+    return invalid (error, name, _ ("width and height are multiples of 8 from %d to %d"), SIDE_MIN,
                     SIDE_MAX);
   if (preset->seed < -1)
-    return invalid (error, name, "the seed is a number from 0 up, or -1 for a new one each time");
+    return invalid (error, name,
+                    _ ("the seed is a number from 0 up, or -1 for a new one each time"));
   if (preset->thumbnail && (g_bytes_get_size (preset->thumbnail) > THUMBNAIL_MAX_BYTES
                             || g_bytes_get_size (preset->thumbnail) < sizeof png_signature
                             || memcmp (g_bytes_get_data (preset->thumbnail, NULL), png_signature,
                                        sizeof png_signature) != 0))
-    return invalid (error, name, "the thumbnail must be a PNG of at most %d MiB",
+    return invalid (error, name, _ ("the thumbnail must be a PNG of at most %d MiB"),
                     THUMBNAIL_MAX_BYTES >> 20);
   return TRUE;
 }
@@ -369,7 +373,7 @@ read_string (const reader *r, const char *name, char **out)
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return invalid (r->error, r->preset, "“%s” must be a string", name);
+    return invalid (r->error, r->preset, _ ("“%s” must be a string"), name);
   g_free (*out);
   *out = g_strdup (json_node_get_string (node));
   return TRUE;
@@ -382,11 +386,11 @@ read_int (const reader *r, const char *name, gint64 min, gint64 max, gint64 *out
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return invalid (r->error, r->preset, "“%s” must be an integer", name);
+    return invalid (r->error, r->preset, _ ("“%s” must be an integer"), name);
   gint64 value = json_node_get_int (node);
   if (value < min || value > max)
-    return invalid (r->error, r->preset, "“%s” is %" G_GINT64_FORMAT ", outside %" G_GINT64_FORMAT
-                    "..%" G_GINT64_FORMAT, name, value, min, max);
+    return invalid (r->error, r->preset, _ ("“%s” is %lld, outside %lld..%lld"), name,
+                    (long long) value, (long long) min, (long long) max);
   *out = value;
   return TRUE;
 }
@@ -399,7 +403,7 @@ read_number (const reader *r, const char *name, double *out)
     return TRUE;
   GType type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
   if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
-    return invalid (r->error, r->preset, "“%s” must be a number", name);
+    return invalid (r->error, r->preset, _ ("“%s” must be a number"), name);
   *out = json_node_get_double (node);
   return TRUE;
 }
@@ -412,7 +416,7 @@ read_object (const reader *r, const char *name, JsonObject **out)
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_OBJECT (node))
-    return invalid (r->error, r->preset, "“%s” must be an object", name);
+    return invalid (r->error, r->preset, _ ("“%s” must be an object"), name);
   *out = json_node_get_object (node);
   return TRUE;
 }
@@ -424,18 +428,19 @@ read_styles (const reader *r, GouachePreset *p)
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_ARRAY (node))
-    return invalid (r->error, r->preset, "“styles” must be a list");
+    return invalid (r->error, r->preset, _ ("“styles” must be a list"));
   JsonArray *list = json_node_get_array (node);
   for (guint i = 0; i < json_array_get_length (list); i++)
     {
       JsonNode *item = json_array_get_element (list, i);
       if (!JSON_NODE_HOLDS_OBJECT (item))
-        return invalid (r->error, r->preset, "style %u must be an object", i + 1);
+        return invalid (r->error, r->preset, _ ("style %u must be an object"), i + 1);
       reader sr = { json_node_get_object (item), r->preset, r->error };
       g_autofree char *path = NULL, *hash = NULL;
       double weight = 1, text_weight = NAN;
       if (!read_string (&sr, "path", &path) || !read_string (&sr, "sha256", &hash)
-          || !read_number (&sr, "weight", &weight) || !read_number (&sr, "text_weight", &text_weight))
+          || !read_number (&sr, "weight", &weight)
+          || !read_number (&sr, "text_weight", &text_weight))
         return FALSE;
       gouache_preset_add_style (p, path, hash, weight, isnan (text_weight) ? weight : text_weight);
     }
@@ -451,7 +456,7 @@ read_thumbnail (const reader *r, GouachePreset *p)
   if (encoded == NULL)
     return TRUE;
   if (strlen (encoded) > THUMBNAIL_MAX_BYTES / 3 * 4 + 4)
-    return invalid (r->error, r->preset, "the thumbnail is too large");
+    return invalid (r->error, r->preset, _ ("the thumbnail is too large"));
   gsize size;
   guchar *data = g_base64_decode (encoded, &size);
   p->thumbnail = g_bytes_new_take (data, size);
@@ -473,7 +478,8 @@ preset_from_object (JsonObject *object, guint index, GError **error)
   if (!read_object (&r, "model", &model))
     return NULL;
   reader mr = { model, r.preset, error };
-  if (model && (!read_string (&mr, "path", &p->model_path) || !read_string (&mr, "sha256", &p->model_sha256)))
+  if (model && (!read_string (&mr, "path", &p->model_path)
+                || !read_string (&mr, "sha256", &p->model_sha256)))
     return NULL;
   if (!read_styles (&r, p) || !read_string (&r, "prompt", &p->prompt)
       || !read_string (&r, "negative_prompt", &p->negative_prompt)
@@ -501,7 +507,7 @@ gouache_presets_from_json (const char *json, GError **error)
   g_autoptr (GError) parse_error = NULL;
   if (!json_parser_load_from_data (parser, json, -1, &parse_error))
     {
-      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT, "not JSON: %s",
+      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT, _ ("not JSON: %s"),
                    parse_error->message);
       return NULL;
     }
@@ -514,18 +520,20 @@ gouache_presets_from_json (const char *json, GError **error)
       || !JSON_NODE_HOLDS_ARRAY (list))
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_FORMAT,
-                   "not a Gouache presets file (it needs \"format\": \"%s\" and a \"presets\" list)",
+                   _ ("not a Gouache presets file (it needs \"format\": \"%s\" and a "
+                      "\"presets\" list)"),
                    PRESETS_FORMAT);
       return NULL;
     }
   if (json_object_get_int_member_with_default (doc, "version", 0) > PRESETS_VERSION)
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_UNSUPPORTED,
-                   "the presets file was written by a newer Gouache (version %" G_GINT64_FORMAT ")",
-                   json_object_get_int_member_with_default (doc, "version", 0));
+                   _ ("the presets file was written by a newer Gouache (version %lld)"),
+                   (long long) json_object_get_int_member_with_default (doc, "version", 0));
       return NULL;
     }
-  g_autoptr (GPtrArray) presets = g_ptr_array_new_with_free_func ((GDestroyNotify) gouache_preset_free);
+  g_autoptr (GPtrArray) presets
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) gouache_preset_free);
   JsonArray *items = json_node_get_array (list);
   for (guint i = 0; i < json_array_get_length (items); i++)
     {
@@ -536,7 +544,7 @@ gouache_presets_from_json (const char *json, GError **error)
       if (p == NULL)
         {
           if (!JSON_NODE_HOLDS_OBJECT (item))
-            invalid (error, NULL, "entry %u of “presets” is not an object", i + 1);
+            invalid (error, NULL, _ ("entry %u of “presets” is not an object"), i + 1);
           return NULL;
         }
       g_ptr_array_add (presets, p);

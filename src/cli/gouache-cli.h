@@ -18,6 +18,8 @@ int gouache_cli_random_model (int argc, char **argv);
 int gouache_cli_random_lora (int argc, char **argv);
 int gouache_cli_blend (int argc, char **argv);
 int gouache_cli_preset (int argc, char **argv);
+int gouache_cli_train (int argc, char **argv);
+int gouache_cli_runs (int argc, char **argv);
 
 /* Prints "gouache-cli: <message>" on stderr and returns 1. */
 int gouache_cli_fail (const char *format, ...) G_GNUC_PRINTF (1, 2);

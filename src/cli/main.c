@@ -23,6 +23,8 @@ static const command commands[] = {
   { "preset", gouache_cli_preset, "Save, list, show, rename, delete, export and import presets" },
   { "random-lora", gouache_cli_random_lora,
     "Write a deterministic random LoRA for tests and benchmarks" },
+  { "train", gouache_cli_train, "Train a style (LoRA) on a folder of images" },
+  { "runs", gouache_cli_runs, "List, show and compare training runs" },
 };
 
 static void
