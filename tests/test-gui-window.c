@@ -18,6 +18,7 @@
 
 #include "gouache-application.h"
 #include "gouache-config-keys.h"
+#include "gouache-demo-model.h"
 #include "gouache-history.h"
 #include "gouache-name-dialog.h"
 #include "gouache-png.h"
@@ -906,6 +907,50 @@ test_errors (void)
   g_bytes_unref (wait_for_preview ());
 }
 
+/* A few-step model (here: the demo weights under a Turbo name) sets the sampler up for 1
+ * step of Euler a on trailing timesteps without guidance, its fastest live preview. */
+static void
+test_turbo_defaults (void)
+{
+  GouacheWindow *window = get_window ();
+  g_autofree char *demo = gouache_demo_model_path ();
+  g_autofree char *folder = g_dir_make_tmp ("gouache-turbo-XXXXXX", NULL);
+  g_autofree char *turbo = g_build_filename (folder, "demo-sd-turbo.safetensors", NULL);
+  g_autoptr(GFile) turbo_file = g_file_new_for_path (turbo);
+  g_autoptr(GFile) demo_file = g_file_new_for_path (demo);
+  GtkComboBox *sampler = GTK_COMBO_BOX (control_for ("S_ampler"));
+  GtkComboBox *schedule = GTK_COMBO_BOX (control_for ("Sc_hedule"));
+  GtkSpinButton *steps = GTK_SPIN_BUTTON (control_for ("S_teps"));
+  GtkSpinButton *cfg = GTK_SPIN_BUTTON (control_for ("_CFG Scale"));
+  g_autofree char *old_sampler = g_strdup (gtk_combo_box_get_active_id (sampler));
+  g_autofree char *old_schedule = g_strdup (gtk_combo_box_get_active_id (schedule));
+  double old_steps = gtk_spin_button_get_value (steps), old_cfg = gtk_spin_button_get_value (cfg);
+
+  g_assert_true (g_file_make_symbolic_link (turbo_file, demo, NULL, NULL));
+  g_assert_true (gouache_window_open_model (window, turbo_file, NULL));
+  while (gouache_window_get_model_loaded (window))
+    g_main_context_iteration (NULL, TRUE);
+  wait_until (model_loaded_cb, window);
+  g_assert_cmpstr (gtk_combo_box_get_active_id (sampler), ==, "euler_a");
+  g_assert_cmpstr (gtk_combo_box_get_active_id (schedule), ==, "trailing");
+  g_assert_cmpfloat (gtk_spin_button_get_value (steps), ==, 1);
+  g_assert_cmpfloat (gtk_spin_button_get_value (cfg), ==, 1);
+  g_bytes_unref (wait_for_preview ());
+
+  /* back to the demo model as the other tests expect it */
+  g_assert_true (gouache_window_open_model (window, demo_file, NULL));
+  while (gouache_window_get_model_loaded (window))
+    g_main_context_iteration (NULL, TRUE);
+  wait_until (model_loaded_cb, window);
+  gtk_combo_box_set_active_id (sampler, old_sampler);
+  gtk_combo_box_set_active_id (schedule, old_schedule);
+  gtk_spin_button_set_value (steps, old_steps);
+  gtk_spin_button_set_value (cfg, old_cfg);
+  g_bytes_unref (wait_for_preview ());
+  g_unlink (turbo);
+  g_rmdir (folder);
+}
+
 static void
 test_cancel (void)
 {
@@ -1081,6 +1126,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/presets", test_presets);
   g_test_add_func ("/gui/window/open-image", test_open_image);
   g_test_add_func ("/gui/window/errors", test_errors);
+  g_test_add_func ("/gui/window/turbo-defaults", test_turbo_defaults);
   g_test_add_func ("/gui/window/cancel", test_cancel);
   g_test_add_func ("/gui/window/shortcuts", test_shortcuts);
   g_test_add_func ("/gui/window/screenshot", test_screenshot);

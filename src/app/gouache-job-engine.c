@@ -17,6 +17,8 @@
 #include "gouache-error.h"
 #include "gouache-file-hash.h"
 #include "gouache-job-engine.h"
+
+#include "gc-defaults.h"
 #include "gouache-png.h"
 
 /* Work for the engine's thread: fn runs there with the engine and the task (NULL for the
@@ -48,8 +50,10 @@ struct _GouacheJobEngine
   int           applied_threads;
 
   /* The main context only: what the last finished load gave */
-  char         *model_path;
-  int           pixel_multiple;
+  char                 *model_path;
+  int                   pixel_multiple;
+  gc_distillation       distillation;
+  gc_sampling_defaults  defaults;
 };
 
 G_DEFINE_FINAL_TYPE (GouacheJobEngine, gouache_job_engine, G_TYPE_OBJECT)
@@ -194,8 +198,10 @@ cancel_flag_cb (GCancellable *cancellable,
 /* Loading ------------------------------------------------------------------ */
 
 typedef struct {
-  char *path;
-  int   pixel_multiple;
+  char                 *path;
+  int                   pixel_multiple;
+  gc_distillation       distillation;
+  gc_sampling_defaults  defaults;
 } LoadJob;
 
 static void
@@ -271,6 +277,12 @@ load_model_work (GouacheJobEngine *self,
   self->model_hash = g_steal_pointer (&hash);
   self->model_name = model_name (job->path);
   job->pixel_multiple = (int) gc_model_get_info (model)->pixel_multiple;
+  {
+    g_autofree char *name = g_path_get_basename (job->path);
+    const char *names[] = { name };
+    job->distillation = gc_detect_distillation (names, 1, gc_model_checkpoint (model));
+    job->defaults = gc_sampling_defaults_for (gc_model_get_info (model)->family, job->distillation);
+  }
   g_task_return_boolean (task, TRUE);
 }
 
@@ -828,8 +840,28 @@ gouache_job_engine_load_model_finish (GouacheJobEngine  *self,
   g_free (self->model_path);
   self->model_path = g_strdup (job->path);
   self->pixel_multiple = job->pixel_multiple;
+  self->distillation = job->distillation;
+  self->defaults = job->defaults;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_PATH]);
   return TRUE;
+}
+
+/**
+ * gouache_job_engine_get_sampling_defaults:
+ * @self: a #GouacheJobEngine
+ * @defaults: (out): the sampler, schedule, steps and CFG that suit the loaded model
+ *
+ * Returns: what kind of model it is: few-step Turbo and LCM models want their own settings,
+ *   which also make them the fastest live previews
+ */
+gc_distillation
+gouache_job_engine_get_sampling_defaults (GouacheJobEngine     *self,
+                                          gc_sampling_defaults *defaults)
+{
+  g_return_val_if_fail (GOUACHE_IS_JOB_ENGINE (self), GC_DISTILL_NONE);
+
+  *defaults = self->defaults;
+  return self->distillation;
 }
 
 /**

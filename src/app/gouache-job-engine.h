@@ -17,6 +17,8 @@
 
 #include <gio/gio.h>
 
+#include "gc-defaults.h"
+
 #include "gouache-infotext.h"
 #include "gouache-job-progress.h"
 #include "gouache-job-request.h"
@@ -52,6 +54,8 @@ void              gouache_job_engine_set_threads        (GouacheJobEngine     *s
                                                          int                   threads);
 const char       *gouache_job_engine_get_model_path     (GouacheJobEngine     *self);
 int               gouache_job_engine_get_pixel_multiple (GouacheJobEngine     *self);
+gc_distillation   gouache_job_engine_get_sampling_defaults (GouacheJobEngine     *self,
+                                                            gc_sampling_defaults *defaults);
 
 void              gouache_job_engine_load_model_async   (GouacheJobEngine     *self,
                                                          const char           *path,

@@ -550,6 +550,17 @@ _gouache_window_model_loaded (GouacheWindow *self)
       gtk_adjustment_set_value (sizes[i], MAX (multiple, (int) (value / multiple + 0.5) * multiple));
     }
 
+  /* Few-step models draw in 1–4 steps without guidance: set them up so, which also makes
+   * their live previews the fastest. */
+  gc_sampling_defaults defaults;
+  if (gouache_job_engine_get_sampling_defaults (self->engine, &defaults) != GC_DISTILL_NONE)
+    {
+      gtk_combo_box_set_active_id (self->sampler_combo, gc_sampler_cli_name (defaults.sampler));
+      gtk_combo_box_set_active_id (self->schedule_combo, gc_schedule_cli_name (defaults.schedule));
+      gtk_adjustment_set_value (self->steps_adjustment, defaults.steps);
+      gtk_adjustment_set_value (self->cfg_adjustment, defaults.cfg);
+    }
+
   gouache_preview_canvas_set_image (self->canvas, NULL, 0, 0);
   _gouache_window_update_placeholder (self);
   _gouache_window_schedule_preview (self);
