@@ -13,12 +13,14 @@
 
 enum { CONVERT_CHUNK = 1 << 20 };
 
-/* One weight of the baked LoRA: ΔW = up[out, rank] · down[rank, n], fp16. */
+/* One module of the baked LoRA, on its rows of the weight and bias (gc-lora-names.h):
+ * ΔW = up[rows, rank] · down[rank, n] (rank 0 when the weight is not changed) and
+ * Δb = diff_b[rows] (NULL when the bias is not changed), fp16. */
 typedef struct {
-  const char *kohya;
+  const gc_lora_target *target;
   const gc_st_tensor *weight;
   int64_t rank;
-  uint16_t *up, *down, alpha;
+  uint16_t *up, *down, alpha, *diff_b;
 } baked;
 
 typedef struct {
@@ -30,23 +32,18 @@ typedef struct {
   double error2, norm2; /* summed over weights */
 } bake;
 
+/* Whether a style changes the target's rows of the tensor whose styles are patch. */
 static bool
-active (const gc_param_patch *patch)
+active (const gc_param_patch *patch, const gc_lora_target *t)
 {
   for (size_t i = 0; patch && i < gc_param_patch_terms (patch); i++)
     {
       float c;
-      gc_param_patch_term (patch, i, &c);
-      if (c != 0)
+      const gc_lora_module *m = gc_param_patch_term (patch, i, &c);
+      if (c != 0 && m->row == t->row)
         return true;
     }
   return false;
-}
-
-static int64_t
-rows_of (const gc_st_tensor *t)
-{
-  return t->shape[0];
 }
 
 static int64_t
@@ -72,17 +69,19 @@ to_f16 (const float *src, int64_t count)
 static gc_status
 stack_factors (const gc_param_patch *patch, baked *b, gc_error *err)
 {
-  int64_t out = rows_of (b->weight), n = cols_of (b->weight), rank = 0;
+  int64_t out = b->target->rows, n = cols_of (b->weight), rank = 0;
   for (size_t i = 0; i < gc_param_patch_terms (patch); i++)
     {
       float c;
       const gc_lora_module *m = gc_param_patch_term (patch, i, &c);
-      if (c != 0 && (m->kind != GC_DELTA_LOW_RANK || m->dora))
+      if (c == 0 || m->row != b->target->row)
+        continue;
+      if (m->kind != GC_DELTA_LOW_RANK || m->dora)
         return gc_error_set (err, GC_ERR_UNSUPPORTED,
-                             "%s changes %s as a LoHa, LoKr or DoRA, whose factors do not stack: "
-                             "bake the blend with a rank",
-                             b->kohya, b->weight->name);
-      rank += c != 0 ? m->a.shape[1] : 0;
+                             "%s changes %s as a LoHa, LoKr, full difference or DoRA, whose "
+                             "factors do not stack: bake the blend with a rank",
+                             b->target->kohya, b->weight->name);
+      rank += m->a.shape[1];
     }
   float *up = malloc (sizeof (float) * (size_t) (out * rank));
   float *down = malloc (sizeof (float) * (size_t) (rank * n));
@@ -92,7 +91,7 @@ stack_factors (const gc_param_patch *patch, baked *b, gc_error *err)
     {
       float c;
       const gc_lora_module *m = gc_param_patch_term (patch, i, &c);
-      if (c == 0)
+      if (c == 0 || m->row != b->target->row)
         continue;
       int64_t r = m->a.shape[1];
       float *a = malloc (sizeof (float) * (size_t) (out * r));
@@ -127,35 +126,46 @@ stack_factors (const gc_param_patch *patch, baked *b, gc_error *err)
 
 /* ------------------------------------------------------------------ rank R: SVD of the sum */
 
+/* out[count] = (W₀ + Σ wᵢ·ΔWᵢ) − W₀ of the tensor t whose styles are patch. */
+static bool
+change_of (bake *bk, const gc_param_patch *patch, const gc_st_tensor *t, float *out,
+           int64_t count)
+{
+  gc_weight w0 = gc_st_tensor_weight (t);
+  float *base = malloc (sizeof (float) * (size_t) count);
+  bool ok = base != NULL;
+  if (ok)
+    {
+      gc_weight_to_f32 (base, &w0);
+      memcpy (out, base, sizeof (float) * (size_t) count);
+      ok = gc_param_patch_apply (&bk->scratch, patch, out);
+    }
+  for (int64_t i = 0; ok && i < count; i++)
+    out[i] -= base[i];
+  free (base);
+  return ok;
+}
+
 static gc_status
 compress (bake *bk, const gc_param_patch *patch, baked *b, int64_t rank, double *relative,
           gc_error *err)
 {
-  int64_t out = rows_of (b->weight), n = cols_of (b->weight);
+  int64_t out = b->target->rows, n = cols_of (b->weight);
   int64_t k = rank < out ? rank : out;
   k = k < n ? k : n;
-  gc_weight w0 = gc_st_tensor_weight (b->weight);
-  float *d = malloc (sizeof (float) * (size_t) (out * n));
-  float *base = malloc (sizeof (float) * (size_t) (out * n));
+  float *d = malloc (sizeof (float) * (size_t) (b->weight->shape[0] * n));
   float *u = malloc (sizeof (float) * (size_t) (out * k)), *sv = malloc (sizeof (float) * k);
   float *vt = malloc (sizeof (float) * (size_t) (k * n));
-  gc_status s = d && base && u && sv && vt
-                  ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
-  if (s == GC_OK)
-    {
-      gc_weight_to_f32 (base, &w0);
-      memcpy (d, base, sizeof (float) * (size_t) (out * n));
-      if (!gc_param_patch_apply (&bk->scratch, patch, d))
-        s = gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
-    }
+  gc_status s = d && u && sv && vt ? GC_OK
+                                    : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
+  if (s == GC_OK && !change_of (bk, patch, b->weight, d, b->weight->shape[0] * n))
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
+  const float *rows = d ? d + b->target->row * n : NULL;
   double norm2 = 0, tail = 0;
   for (int64_t i = 0; s == GC_OK && i < out * n; i++)
-    {
-      d[i] -= base[i];
-      norm2 += (double) d[i] * d[i];
-    }
+    norm2 += (double) rows[i] * rows[i];
   if (s == GC_OK)
-    s = gc_svd_truncated (u, sv, vt, &tail, d, out, n, k, err);
+    s = gc_svd_truncated (u, sv, vt, &tail, rows, out, n, k, err);
   if (s == GC_OK)
     {
       for (int64_t i = 0; i < k; i++)
@@ -175,8 +185,22 @@ compress (bake *bk, const gc_param_patch *patch, baked *b, int64_t rank, double 
       bk->norm2 += norm2;
       *relative = norm2 > 0 ? sqrt (tail / norm2) : 0;
     }
-  free (d), free (base), free (u), free (sv), free (vt);
+  free (d), free (u), free (sv), free (vt);
   return s;
+}
+
+/* ------------------------------------------------------------------ biases */
+
+/* The change of the target's rows of its bias, exact at any rank. */
+static gc_status
+bias_change (bake *bk, const gc_param_patch *patch, baked *b, gc_error *err)
+{
+  const gc_st_tensor *t = gc_checkpoint_find (bk->checkpoint, b->target->bias);
+  float *d = malloc (sizeof (float) * (size_t) t->shape[0]);
+  if (d && change_of (bk, patch, t, d, t->shape[0]))
+    b->diff_b = to_f16 (d + b->target->row, b->target->rows);
+  free (d);
+  return b->diff_b ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
 }
 
 /* ------------------------------------------------------------------ writing */
@@ -187,7 +211,7 @@ shape_factors (const baked *b, gc_st_entry *up, gc_st_entry *down)
   const gc_st_tensor *w = b->weight;
   up->dtype = down->dtype = GC_DTYPE_F16;
   up->ndim = down->ndim = w->ndim;
-  up->shape[0] = w->shape[0];
+  up->shape[0] = b->target->rows;
   up->shape[1] = down->shape[0] = b->rank;
   for (int i = 1; i < w->ndim; i++)
     down->shape[i] = w->shape[i];
@@ -239,40 +263,57 @@ base_model_version (gc_family family)
   return "sd_v1";
 }
 
+/* Names the tensor of module kohya with suffix part as entry used. */
+static bool
+name_entry (char **names, gc_st_entry *entries, size_t used, const char *kohya,
+            const char *part)
+{
+  size_t len = strlen (kohya) + strlen (part) + 1;
+  if ((names[used] = malloc (len)) == NULL)
+    return false;
+  snprintf (names[used], len, "%s%s", kohya, part);
+  entries[used].name = names[used];
+  return true;
+}
+
 static gc_status
 write_lora (const bake *bk, const char *path, const char *const *metadata, size_t n_metadata,
             int64_t max_rank, gc_error *err)
 {
-  size_t n = 3 * bk->count;
+  size_t n = 4 * bk->count, used = 0;
   gc_st_entry *entries = calloc (n, sizeof *entries);
   const void **data = calloc (n, sizeof *data);
   char **names = calloc (n, sizeof *names);
   const char **meta = calloc (2 * n_metadata + 12, sizeof *meta);
-  gc_status s = entries && data && names && meta
-                  ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory writing %s", path);
-  for (size_t i = 0; s == GC_OK && i < bk->count; i++)
+  bool ok = entries && data && names && meta;
+  for (size_t i = 0; ok && i < bk->count; i++)
     {
       const baked *b = &bk->list[i];
-      static const char *const parts[] = { ".lora_up.weight", ".lora_down.weight", ".alpha" };
-      for (int p = 0; p < 3; p++)
+      const char *kohya = b->target->kohya;
+      if (b->rank > 0)
         {
-          size_t len = strlen (b->kohya) + strlen (parts[p]) + 1;
-          if ((names[3 * i + p] = malloc (len)) == NULL)
-            s = gc_error_set (err, GC_ERR_NOMEM, "out of memory writing %s", path);
-          else
-            snprintf (names[3 * i + p], len, "%s%s", b->kohya, parts[p]);
-          entries[3 * i + p].name = names[3 * i + p];
+          shape_factors (b, &entries[used], &entries[used + 1]);
+          entries[used + 2].dtype = GC_DTYPE_F16;
+          data[used] = b->up, data[used + 1] = b->down, data[used + 2] = &b->alpha;
+          ok = name_entry (names, entries, used, kohya, ".lora_up.weight")
+               && name_entry (names, entries, used + 1, kohya, ".lora_down.weight")
+               && name_entry (names, entries, used + 2, kohya, ".alpha");
+          used += 3;
         }
-      shape_factors (b, &entries[3 * i], &entries[3 * i + 1]);
-      entries[3 * i + 2].dtype = GC_DTYPE_F16;
-      data[3 * i] = b->up, data[3 * i + 1] = b->down, data[3 * i + 2] = &b->alpha;
+      if (ok && b->diff_b)
+        {
+          entries[used] = (gc_st_entry) { NULL, GC_DTYPE_F16, 1, { b->target->rows } };
+          data[used] = b->diff_b;
+          ok = name_entry (names, entries, used++, kohya, ".diff_b");
+        }
     }
+  gc_status s = ok ? GC_OK : gc_error_set (err, GC_ERR_NOMEM, "out of memory writing %s", path);
   if (s == GC_OK)
     {
       char dim[32], hash[65];
       gc_family family = gc_checkpoint_family (bk->checkpoint);
       snprintf (dim, sizeof dim, "%lld", (long long) max_rank);
-      data_hash (entries, data, n, hash);
+      data_hash (entries, data, used, hash);
       for (size_t i = 0; i < 2 * n_metadata; i++)
         meta[i] = metadata[i];
       const char *computed[] = {
@@ -281,11 +322,41 @@ write_lora (const bake *bk, const char *path, const char *const *metadata, size_
         "ss_v2", family == GC_FAMILY_SD2 ? "True" : "False", "sshs_model_hash", hash,
       };
       memcpy (meta + 2 * n_metadata, computed, sizeof computed);
-      s = gc_safetensors_write (path, entries, data, n, meta, n_metadata + 6, err);
+      s = gc_safetensors_write (path, entries, data, used, meta, n_metadata + 6, err);
     }
   for (size_t i = 0; names && i < n; i++)
     free (names[i]);
   free (names), free (entries), free (data), free (meta);
+  return s;
+}
+
+/* The module of target, when a style changes its rows of the weight or of the bias. */
+static gc_status
+bake_module (bake *bk, const gc_lora_target *t, int64_t rank, gc_bake_report *report,
+             gc_error *err)
+{
+  const gc_checkpoint *c = bk->checkpoint;
+  const gc_param_patch *weight = *gc_checkpoint_patch_slot (c, t->weight);
+  const gc_param_patch *bias = t->bias ? *gc_checkpoint_patch_slot (c, t->bias) : NULL;
+  if (!active (weight, t) && !active (bias, t))
+    return GC_OK;
+  baked *b = &bk->list[bk->count++];
+  b->target = t;
+  b->weight = gc_checkpoint_find (c, t->weight);
+  double relative = 0;
+  gc_status s = GC_OK;
+  if (active (weight, t))
+    s = rank == 0 ? stack_factors (weight, b, err)
+                  : compress (bk, weight, b, rank, &relative, err);
+  if (s == GC_OK && active (bias, t))
+    s = bias_change (bk, bias, b, err);
+  b->alpha = gc_f32_to_f16 ((float) b->rank);
+  report->rank = b->rank > report->rank ? b->rank : report->rank;
+  if (relative > report->worst_error)
+    {
+      report->worst_error = relative;
+      snprintf (report->worst_weight, sizeof report->worst_weight, "%s", t->weight);
+    }
   return s;
 }
 
@@ -300,31 +371,12 @@ gc_bake_lora (const gc_checkpoint *c, int64_t rank, const char *path,
                          (long long) rank);
   bake bk = { .checkpoint = c };
   gc_arena_init (&bk.scratch, 0);
-  size_t count = gc_checkpoint_count (c);
-  bk.list = calloc (count ? count : 1, sizeof *bk.list);
-  gc_status s = bk.list ? gc_lora_names_build (&bk.names, c, err)
-                        : gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
+  gc_status s = gc_lora_names_build (&bk.names, c, err);
+  size_t count = s == GC_OK ? gc_lora_names_count (bk.names) : 0;
+  if (s == GC_OK && (bk.list = calloc (count ? count : 1, sizeof *bk.list)) == NULL)
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory baking");
   for (size_t i = 0; s == GC_OK && i < count; i++)
-    {
-      const char *key = gc_checkpoint_key (c, i);
-      const gc_param_patch *patch = *gc_checkpoint_patch_slot (c, key);
-      const char *kohya = gc_lora_names_kohya (bk.names, key);
-      if (!active (patch) || kohya == NULL)
-        continue;
-      baked *b = &bk.list[bk.count++];
-      b->kohya = kohya;
-      b->weight = gc_checkpoint_tensor (c, i);
-      double relative = 0;
-      s = rank == 0 ? stack_factors (patch, b, err)
-                    : compress (&bk, patch, b, rank, &relative, err);
-      b->alpha = gc_f32_to_f16 ((float) b->rank);
-      report->rank = b->rank > report->rank ? b->rank : report->rank;
-      if (relative > report->worst_error)
-        {
-          report->worst_error = relative;
-          snprintf (report->worst_weight, sizeof report->worst_weight, "%s", key);
-        }
-    }
+    s = bake_module (&bk, gc_lora_names_at (bk.names, i), rank, report, err);
   if (s == GC_OK && bk.count == 0)
     s = gc_error_set (err, GC_ERR_INVALID, "no style is active: there is nothing to bake");
   if (s == GC_OK)
@@ -332,7 +384,7 @@ gc_bake_lora (const gc_checkpoint *c, int64_t rank, const char *path,
   report->weights = bk.count;
   report->relative_error = bk.norm2 > 0 ? sqrt (bk.error2 / bk.norm2) : 0;
   for (size_t i = 0; i < bk.count; i++)
-    free (bk.list[i].up), free (bk.list[i].down);
+    free (bk.list[i].up), free (bk.list[i].down), free (bk.list[i].diff_b);
   free (bk.list);
   gc_lora_names_free (bk.names);
   gc_arena_free (&bk.scratch);

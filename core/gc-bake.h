@@ -3,14 +3,16 @@
  * Both read the styles applied to a checkpoint (gc_model_styles of the model that opened it),
  * at their current weights: ΔW = Σᵢ wᵢ·ΔWᵢ (text weights for text-encoder weights).
  *
- * gc_bake_lora writes one kohya LoRA (lora_unet_…/lora_te_… names, fp16 factors) equal to the
- * blend at weight 1:
- *  - exactly (rank 0): per weight the styles' factors side by side, up = [c₁·up₁ | c₂·up₂ …]
+ * gc_bake_lora writes one kohya LoRA (the module names kohya uses for the model's family,
+ * gc-lora-names.h, so q, k and v of an OpenCLIP in_proj are three modules; fp16 factors) equal
+ * to the blend at weight 1:
+ *  - exactly (rank 0): per module the styles' factors side by side, up = [c₁·up₁ | c₂·up₂ …]
  *    and down = [down₁; down₂; …] with cᵢ = wᵢ·alphaᵢ/rankᵢ (split as √|cᵢ| on each side so
  *    fp16 keeps its range), alpha = the summed rank (scale 1). Only plain LoRA factors stack:
- *    a LoHa, LoKr or DoRA style needs a rank;
- *  - compressed (rank R): per weight the dense ΔW is reduced to its best rank-R approximation
+ *    a LoHa, LoKr, full-difference or DoRA style needs a rank;
+ *  - compressed (rank R): per module the dense ΔW is reduced to its best rank-R approximation
  *    (gc-svd.h), up = U·√s, down = √s·Vᵀ, alpha = R, and the error is reported.
+ * A change of a bias (styles with diff_b) is written whole, as the module's diff_b.
  * The metadata given is written with kohya's keys that follow from the result:
  * ss_network_module, ss_network_dim, ss_network_alpha, ss_base_model_version, ss_v2 and
  * sshs_model_hash (the SHA-256 of the tensor data, A1111's "addnet" hash).
@@ -28,7 +30,7 @@
 #include "gc-checkpoint.h"
 
 typedef struct {
-  size_t weights;          /* weights the LoRA changes */
+  size_t weights;          /* modules the LoRA changes (weights, or rows of one) */
   int64_t rank;            /* the largest rank written */
   double relative_error;   /* ‖ΔW − baked‖_F / ‖ΔW‖_F over every weight (rank R only) */
   double worst_error;      /* the largest relative error of one weight */

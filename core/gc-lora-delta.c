@@ -111,6 +111,14 @@ gc_lora_module_add_delta (gc_arena *scratch, const gc_lora_module *m, float coef
           }
         break;
       }
+    case GC_DELTA_DENSE:
+      {
+        const float *a = factor_f32 (scratch, &m->a);
+        ok = a != NULL;
+        for (int64_t i = 0; ok && i < m->out * m->n; i++)
+          w[i] += c * a[i];
+        break;
+      }
     }
   gc_arena_reset (scratch, mark);
   return ok;

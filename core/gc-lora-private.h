@@ -13,15 +13,19 @@ typedef enum {
   GC_DELTA_LOW_RANK,  /* ΔW = scale · a[out, r] · b[r, n] */
   GC_DELTA_HADAMARD,  /* ΔW = scale · (a[out, r]·b[r, n]) ⊙ (a2[out, r2]·b2[r2, n]) */
   GC_DELTA_KRONECKER, /* ΔW = scale · kron(a[o1, i1], b[out / o1, n / i1]) */
+  GC_DELTA_DENSE,     /* ΔW = scale · a[out, n] (a full difference, or a bias change) */
 } gc_delta_kind;
 
-/* One changed weight. ΔW is seen as [out, n] with n = in·kh·kw, the layout of the weight.
- * Factors are 2-D views: into the mapped file when usable as stored, or of float32 buffers the
- * LoRA owns (Tucker forms and LoKr products, computed once when the file is opened). */
+/* One changed weight or bias. ΔW is seen as [out, n] with n = in·kh·kw, the layout of the
+ * weight (n = 1 for a bias); it changes rows row … row + out − 1 of the target (all of its
+ * rows, or q, k or v of an OpenCLIP in_proj). Factors are 2-D views: into the mapped file when
+ * usable as stored, or of float32 buffers the LoRA owns (Tucker forms and LoKr products,
+ * computed once when the file is opened). */
 typedef struct {
-  const char *target;  /* LDM key of the weight */
-  bool text;           /* a text-encoder weight (it follows the style's text weight) */
+  const char *target;  /* LDM key of the weight or bias */
+  bool text;           /* of a text encoder (it follows the style's text weight) */
   gc_delta_kind kind;
+  int64_t row;         /* the first row of the target ΔW changes */
   int64_t out, n;
   int64_t in_channels; /* n / (kh·kw): DoRA's input axis */
   double scale;
@@ -43,8 +47,9 @@ struct gc_lora {
   gc_lora_report report;
 };
 
-/* w[out, n] += coefficient · ΔW of the module (DoRA not included: see below). false when
- * scratch is exhausted; scratch is left as it was found. */
+/* w[out, n] += coefficient · ΔW of the module (DoRA not included: see below), where w points
+ * at the module's first row of the target. false when scratch is exhausted; scratch is left
+ * as it was found. */
 bool gc_lora_module_add_delta (gc_arena *scratch, const gc_lora_module *m, float coefficient,
                                float *w);
 

@@ -3,6 +3,7 @@
  * factors of ΔW are kept (see gc-lora.h for the formats and formulas). */
 #include "gc-lora-private.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ typedef enum {
   ROLE_LOKR_W1, ROLE_LOKR_W1_A, ROLE_LOKR_W1_B,
   ROLE_LOKR_W2, ROLE_LOKR_W2_A, ROLE_LOKR_W2_B, ROLE_LOKR_T2,
   ROLE_DORA,
+  ROLE_DIFF, ROLE_DIFF_B,
   N_ROLES
 } role;
 
@@ -54,6 +56,8 @@ static const struct {
   { ".dora_scale", ROLE_DORA },
   { ".lora_magnitude_vector", ROLE_DORA },
   { ".lora_magnitude_vector.weight", ROLE_DORA },
+  { ".diff", ROLE_DIFF },
+  { ".diff_b", ROLE_DIFF_B },
 };
 
 enum { MODULE_MAX = 256 };
@@ -72,13 +76,13 @@ typedef struct {
   size_t count;
 } group;
 
-/* What a module is checked against. */
+/* What a module is checked against: rows row … row + out − 1 of the model's weight (or bias). */
 typedef struct {
   const gc_lora *lora;
   const gc_checkpoint *checkpoint;
   const char *module;
   const gc_st_tensor *weight; /* the model's */
-  int64_t out, n, in_channels, kh, kw;
+  int64_t row, out, n, in_channels, kh, kw;
 } binding;
 
 /* ------------------------------------------------------------------ helpers */
@@ -179,15 +183,21 @@ widen (const gc_st_tensor *t)
 static gc_status
 mismatch (const binding *b, const char *what, int ndim, const int64_t *shape, gc_error *err)
 {
-  char have[96], want[96];
+  char have[96], want[96], rows[64] = "";
+  int64_t target[GC_MAX_DIMS];
+  memcpy (target, b->weight->shape, sizeof (int64_t) * (size_t) b->weight->ndim);
+  target[0] = b->out;
   format_shape (have, sizeof have, ndim, shape);
-  format_shape (want, sizeof want, b->weight->ndim, b->weight->shape);
+  format_shape (want, sizeof want, b->weight->ndim, target);
+  if (b->out != b->weight->shape[0])
+    snprintf (rows, sizeof rows, " (rows %" PRId64 "-%" PRId64 ")", b->row,
+              b->row + b->out - 1);
   return gc_error_set (err, GC_ERR_MISMATCH,
-                       "%s does not fit this %s model: %s has %s %s, but the model's weight %s is "
-                       "%s (a LoRA made for another model?)",
+                       "%s does not fit this %s model: %s has %s %s, but the model's weight %s%s "
+                       "is %s (a LoRA made for another model?)",
                        base_name (b->lora->path),
                        gc_family_name (gc_checkpoint_family (b->checkpoint)), b->module, what,
-                       have, b->weight->name, want);
+                       have, b->weight->name, rows, want);
 }
 
 static gc_status
@@ -461,89 +471,148 @@ bind_dora (const binding *b, const gc_st_tensor *t, gc_lora_module *m, gc_error 
   return GC_OK;
 }
 
-/* ------------------------------------------------------------------ grouping */
-
+/* A full difference of the weight (LyCORIS "full"): ΔW = diff [out, n]. */
 static gc_status
-bind_module (gc_lora *lora, const gc_checkpoint *c, const group *g, const char *target,
-             bool text, gc_error *err)
+bind_full (const binding *b, const gc_st_tensor *diff, gc_lora_module *m, gc_error *err)
 {
-  binding b = { lora, c, g->name, gc_checkpoint_find (c, target), 0, 0, 0, 1, 1 };
-  b.out = b.weight->shape[0];
+  if (diff->ndim < 1 || diff->shape[0] != b->out || numel (diff) != b->out * b->n)
+    return mismatch (b, "a full difference of shape", diff->ndim, diff->shape, err);
+  m->kind = GC_DELTA_DENSE;
+  m->a = view (diff, b->out);
+  m->scale = 1;
+  return GC_OK;
+}
+
+/* The module of the weight, from every factor of the group but diff_b. */
+static gc_status
+bind_weight (gc_lora *lora, const binding *b, const group *g, gc_lora_module *m, gc_error *err)
+{
+  const gc_st_tensor *const *t = g->t;
+  bool low_rank = t[ROLE_UP] || t[ROLE_DOWN] || t[ROLE_MID];
+  bool hadamard = t[ROLE_HADA_W1_A] || t[ROLE_HADA_W1_B] || t[ROLE_HADA_W2_A] || t[ROLE_HADA_W2_B];
+  bool kronecker = t[ROLE_LOKR_W1] || t[ROLE_LOKR_W1_A] || t[ROLE_LOKR_W2] || t[ROLE_LOKR_W2_A];
+  gc_status s;
+  if (t[ROLE_DIFF] && (low_rank || hadamard || kronecker))
+    s = malformed (b, "has both a full difference and factors", err);
+  else if (t[ROLE_DIFF])
+    s = bind_full (b, t[ROLE_DIFF], m, err);
+  else if (hadamard)
+    s = bind_hadamard (lora, b, g, m, err);
+  else if (kronecker)
+    s = bind_kronecker (lora, b, g, m, err);
+  else if (t[ROLE_UP] || t[ROLE_DOWN])
+    s = bind_low_rank (lora, b, g, m, err);
+  else
+    s = malformed (b, "holds no factors (only alpha or a DoRA scale)", err);
+  return s == GC_OK ? bind_dora (b, t[ROLE_DORA], m, err) : s;
+}
+
+/* The module of the bias (rows row … row + out − 1 of the layer's bias): Δb = diff_b. */
+static gc_status
+bind_bias (const binding *weight, const gc_lora_target *target, const gc_st_tensor *diff,
+           gc_lora_module *m, gc_error *err)
+{
+  binding b = *weight;
+  b.weight = gc_checkpoint_find (b.checkpoint, target->bias);
+  b.n = b.in_channels = b.kh = b.kw = 1;
+  if (diff->ndim != 1 || diff->shape[0] != b.out)
+    return mismatch (&b, "a bias change of shape", diff->ndim, diff->shape, err);
+  *m = (gc_lora_module) { .target = target->bias, .text = target->text, .kind = GC_DELTA_DENSE,
+                          .row = b.row, .out = b.out, .n = 1, .in_channels = 1, .scale = 1,
+                          .a = view (diff, b.out) };
+  return GC_OK;
+}
+
+/* Binds a group to the module of the model it names: the weight's change when the group has
+ * factors, the bias's when it has a diff_b and the layer a bias. */
+static gc_status
+bind_module (gc_lora *lora, const gc_checkpoint *c, const group *g,
+             const gc_lora_target *target, gc_error *err)
+{
+  const gc_st_tensor *const *t = g->t;
+  binding b = { lora, c, g->name, gc_checkpoint_find (c, target->weight), target->row,
+                target->rows, 0, 0, 1, 1 };
   b.in_channels = b.weight->shape[1];
   if (b.weight->ndim == 4)
     b.kh = b.weight->shape[2], b.kw = b.weight->shape[3];
   b.n = b.in_channels * b.kh * b.kw;
   /* no empty factors: every partial product of a shape is then bounded by the file's size */
+  bool factors = false;
   for (int r = 0; r < N_ROLES; r++)
-    if (r != ROLE_ALPHA && g->t[r] && (!float_tensor (g->t[r]) || numel (g->t[r]) == 0))
-      return malformed (&b, "has a factor that is empty or not floating-point", err);
-  gc_lora_module *m = &lora->modules[lora->n_modules];
-  *m = (gc_lora_module) { .target = target, .text = text, .out = b.out, .n = b.n,
-                          .in_channels = b.in_channels };
-  const gc_st_tensor *const *t = g->t;
-  gc_status s;
-  if (t[ROLE_HADA_W1_A] || t[ROLE_HADA_W1_B] || t[ROLE_HADA_W2_A] || t[ROLE_HADA_W2_B])
-    s = bind_hadamard (lora, &b, g, m, err);
-  else if (t[ROLE_LOKR_W1] || t[ROLE_LOKR_W1_A] || t[ROLE_LOKR_W2] || t[ROLE_LOKR_W2_A])
-    s = bind_kronecker (lora, &b, g, m, err);
-  else if (t[ROLE_UP] || t[ROLE_DOWN])
-    s = bind_low_rank (lora, &b, g, m, err);
-  else
-    s = malformed (&b, "holds no factors (only alpha or a DoRA scale)", err);
-  if (s == GC_OK)
-    s = bind_dora (&b, t[ROLE_DORA], m, err);
-  if (s == GC_OK)
-    lora->n_modules++;
+    {
+      if (t[r] == NULL || r == ROLE_ALPHA || (r == ROLE_DIFF_B && target->bias == NULL))
+        continue;
+      if (!float_tensor (t[r]) || numel (t[r]) == 0)
+        return malformed (&b, "has a factor that is empty or not floating-point", err);
+      factors |= r != ROLE_DORA && r != ROLE_DIFF_B;
+    }
+  gc_status s = GC_OK;
+  if (factors || t[ROLE_DIFF_B] == NULL)
+    {
+      gc_lora_module *m = &lora->modules[lora->n_modules];
+      *m = (gc_lora_module) { .target = target->weight, .text = target->text, .row = b.row,
+                              .out = b.out, .n = b.n, .in_channels = b.in_channels };
+      if ((s = bind_weight (lora, &b, g, m, err)) == GC_OK)
+        lora->n_modules++;
+    }
+  if (s == GC_OK && t[ROLE_DIFF_B] && target->bias)
+    {
+      s = bind_bias (&b, target, t[ROLE_DIFF_B], &lora->modules[lora->n_modules], err);
+      if (s == GC_OK)
+        lora->n_modules++;
+    }
   return s;
 }
 
-static gc_status
-refuse_sdxl (const gc_lora *lora, gc_error *err)
+/* ------------------------------------------------------------------ grouping */
+
+/* The group of the parts (sorted by module) that starts at i; returns where the next starts. */
+static size_t
+gather (const part *parts, size_t n, size_t i, group *g, bool *duplicate)
 {
-  for (size_t i = 0; i < gc_safetensors_count (lora->file); i++)
+  *g = (group) { parts[i].module, { 0 }, 0 };
+  *duplicate = false;
+  size_t end = i;
+  for (; end < n && strcmp (parts[end].module, g->name) == 0; end++, g->count++)
     {
-      const char *name = gc_safetensors_at (lora->file, i)->name;
-      if (strncmp (name, "lora_te1_", 9) == 0 || strncmp (name, "lora_te2_", 9) == 0)
-        return gc_error_set (err, GC_ERR_UNSUPPORTED,
-                             "%s is an SDXL LoRA (it changes two text encoders, lora_te1_ and "
-                             "lora_te2_): SDXL styles are not supported yet",
-                             base_name (lora->path));
+      *duplicate |= g->t[parts[end].role] != NULL;
+      g->t[parts[end].role] = parts[end].tensor;
     }
-  return GC_OK;
+  return end;
 }
 
-/* Groups the classified parts by module and binds every module that names a model weight;
- * the tensors of the others are listed as unmatched. */
+/* Groups the parts by module and binds every module that names a model weight; the tensors
+ * of the others are listed as unmatched. */
 static gc_status
-bind_groups (gc_lora *lora, const gc_checkpoint *c, const gc_lora_names *names, part *parts,
-             size_t n, gc_error *err)
+bind_groups (gc_lora *lora, const gc_checkpoint *c, const gc_lora_names *names,
+             const part *parts, size_t n, gc_error *err)
 {
-  qsort (parts, n, sizeof *parts, compare_parts);
   for (size_t i = 0; i < n;)
     {
-      size_t end = i;
-      group g = { parts[i].module, { 0 }, 0 };
-      bool duplicate = false;
-      for (; end < n && strcmp (parts[end].module, g.name) == 0; end++, g.count++)
-        {
-          duplicate |= g.t[parts[end].role] != NULL;
-          g.t[parts[end].role] = parts[end].tensor;
-        }
-      bool text;
-      const char *target = gc_lora_names_find (names, g.name, &text);
+      group g;
+      bool duplicate;
+      size_t end = gather (parts, n, i, &g, &duplicate);
+      const gc_lora_target *target = gc_lora_names_find (names, g.name);
       if (target && duplicate)
         return gc_error_set (err, GC_ERR_FORMAT, "%s: module %s has the same factor twice",
                              base_name (lora->path), g.name);
       if (target)
         {
-          gc_status s = bind_module (lora, c, &g, target, text, err);
+          size_t first = lora->n_modules;
+          gc_status s = bind_module (lora, c, &g, target, err);
           if (s != GC_OK)
             return s;
-          lora->report.applied += g.count;
-          if (text)
-            lora->report.text_weights++;
-          else
-            lora->report.unet_weights++;
+          for (size_t k = first; k < lora->n_modules; k++)
+            {
+              if (lora->modules[k].text)
+                lora->report.text_weights++;
+              else
+                lora->report.unet_weights++;
+            }
+          bool bias_unmatched = g.t[ROLE_DIFF_B] && target->bias == NULL;
+          lora->report.applied += g.count - bias_unmatched;
+          if (bias_unmatched)
+            lora->unmatched[lora->report.unmatched++] = g.t[ROLE_DIFF_B]->name;
         }
       else
         for (size_t k = i; k < end; k++)
@@ -552,6 +621,164 @@ bind_groups (gc_lora *lora, const gc_checkpoint *c, const gc_lora_names *names, 
     }
   return GC_OK;
 }
+
+/* ------------------------------------------------------------------ families */
+
+enum {
+  SD1 = 1u << GC_FAMILY_SD1,
+  SD2 = 1u << GC_FAMILY_SD2,
+  SDXL = 1u << GC_FAMILY_SDXL,
+  ANY = SD1 | SD2 | SDXL,
+  NOT_XL = SD1 | SD2,
+};
+
+static bool
+starts_with (const char *s, const char *prefix)
+{
+  return strncmp (s, prefix, strlen (prefix)) == 0;
+}
+
+static bool
+ends_with (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), k = strlen (suffix);
+  return n >= k && strcmp (s + n - k, suffix) == 0;
+}
+
+static bool
+followed_by (const char *rest, const char *word)
+{
+  return (*rest == '_' || *rest == '.') && starts_with (rest + 1, word);
+}
+
+/* In a module name …word_A_B… (or word.A.B): A, and B or −1; *rest is what follows them. */
+static bool
+block_numbers (const char *name, const char *word, int *a, int *b, const char **rest)
+{
+  const char *p = strstr (name, word);
+  if (p == NULL)
+    return false;
+  int values[2] = { -1, -1 };
+  p += strlen (word);
+  for (int i = 0; i < 2 && (*p == '_' || *p == '.') && isdigit ((unsigned char) p[1]); i++)
+    {
+      int v = 0;
+      for (p++; isdigit ((unsigned char) *p); p++)
+        v = v < 100000 ? 10 * v + (*p - '0') : v;
+      values[i] = v;
+    }
+  *a = values[0], *b = values[1], *rest = p;
+  return values[0] >= 0;
+}
+
+/* The families whose models have a module of this name. SDXL has two text encoders
+ * (lora_te1_, lora_te2_), the others one (lora_te_). SDXL's UNet has three levels, the first
+ * without attention (LDM input_blocks 0–8, attention in 4, 5, 7, 8 and output_blocks 0–5;
+ * diffusers down_blocks 1–2 and up_blocks 0–1), transformers of several blocks and a
+ * label_emb; SD 1.x and 2.x have four levels, attention in the first three (input_blocks 1, 2,
+ * 4, 5, 7, 8 and output_blocks 3–11; down_blocks 0–2 and up_blocks 1–3), one block each. */
+static unsigned
+name_families (const char *name)
+{
+  int a, b;
+  const char *rest;
+  if (starts_with (name, "lora_te1_") || starts_with (name, "lora_te2_")
+      || starts_with (name, "text_encoder_2."))
+    return SDXL;
+  if (starts_with (name, "lora_te_"))
+    return NOT_XL;
+  if (strstr (name, "label_emb") || strstr (name, "add_embedding")
+      || (block_numbers (name, "transformer_blocks", &a, &b, &rest) && a >= 1))
+    return SDXL;
+  bool attention = strstr (name, "transformer_blocks") || strstr (name, "proj_in")
+                   || strstr (name, "proj_out");
+  if (block_numbers (name, "input_blocks", &a, &b, &rest))
+    return a >= 9 || (attention && b == 1 && a <= 2) ? NOT_XL : ANY;
+  if (block_numbers (name, "output_blocks", &a, &b, &rest))
+    return a >= 9 || (attention && b == 1 && a >= 6) ? NOT_XL
+           : attention && b == 1 && a <= 2           ? SDXL
+                                                     : ANY;
+  if (block_numbers (name, "down_blocks", &a, &b, &rest))
+    return a >= 3 || (a == 0 && followed_by (rest, "attentions")) ? NOT_XL : ANY;
+  if (block_numbers (name, "up_blocks", &a, &b, &rest))
+    return a >= 3 || (a == 2 && followed_by (rest, "attentions")) ? NOT_XL
+           : a == 0 && followed_by (rest, "attentions")              ? SDXL
+                                                                      : ANY;
+  return ANY;
+}
+
+/* The families whose models have weights of the module's shapes: SD 1.x projects into and out
+ * of its transformers with 1×1 convolutions, the others with linear layers; and the standard
+ * widths, of the text encoder (CLIP-L 768, OpenCLIP-H 1024) and of the context the UNet's
+ * cross-attention reads (768, 1024, 2048). */
+static unsigned
+shape_families (const group *g)
+{
+  const gc_st_tensor *up = g->t[ROLE_UP], *down = g->t[ROLE_DOWN];
+  unsigned families = ANY;
+  if ((ends_with (g->name, "proj_in") || ends_with (g->name, "proj_out"))
+      && ((up && up->ndim == 4) || (down && down->ndim == 4)))
+    families = SD1;
+  if (starts_with (g->name, "lora_te_") && strstr (g->name, "self_attn") && up && up->ndim == 2)
+    families &= up->shape[0] == 768 ? SD1 : up->shape[0] == 1024 ? SD2 : ANY;
+  if (strstr (g->name, "attn2") && (ends_with (g->name, "to_k") || ends_with (g->name, "to_v"))
+      && down && down->ndim == 2)
+    families &= down->shape[1] == 768    ? SD1
+                : down->shape[1] == 1024 ? SD2
+                : down->shape[1] == 2048 ? SDXL
+                                         : ANY;
+  return families;
+}
+
+static const char *
+families_name (unsigned families)
+{
+  switch (families)
+    {
+    case SD1: return gc_family_name (GC_FAMILY_SD1);
+    case SD2: return gc_family_name (GC_FAMILY_SD2);
+    case SDXL: return gc_family_name (GC_FAMILY_SDXL);
+    case SD1 | SD2: return "SD 1.x or SD 2.x";
+    case SD1 | SDXL: return "SD 1.x or SDXL";
+    case SD2 | SDXL: return "SD 2.x or SDXL";
+    }
+  return "another model";
+}
+
+/* Refuses a LoRA whose module names or shapes belong to another family than the model's.
+ * Modules that contradict each other leave the decision to the shapes of the model. */
+static gc_status
+check_family (const gc_lora *lora, const gc_checkpoint *c, const part *parts, size_t n,
+              gc_error *err)
+{
+  unsigned families = ANY;
+  bool conflict = false;
+  const char *shown_by[3] = { NULL }; /* per family, the first module that excludes it */
+  for (size_t i = 0; i < n;)
+    {
+      group g;
+      bool duplicate;
+      i = gather (parts, n, i, &g, &duplicate);
+      unsigned f = name_families (g.name) & shape_families (&g);
+      if (f == 0)
+        continue;
+      conflict |= (families & f) == 0;
+      families &= f;
+      for (int k = 0; k < 3; k++)
+        if (!(f & (1u << k)) && shown_by[k] == NULL)
+          shown_by[k] = g.name;
+    }
+  gc_family model = gc_checkpoint_family (c);
+  if (conflict || (families & (1u << model)))
+    return GC_OK;
+  return gc_error_set (err, GC_ERR_MISMATCH,
+                       "%s is a LoRA for %s, the model is %s (as its module %s shows): it "
+                       "cannot be applied",
+                       base_name (lora->path), families_name (families),
+                       gc_family_name (model), shown_by[model]);
+}
+
+/* ------------------------------------------------------------------ opening */
 
 static gc_status
 read_modules (gc_lora *lora, const gc_checkpoint *c, gc_error *err)
@@ -576,7 +803,10 @@ read_modules (gc_lora *lora, const gc_checkpoint *c, gc_error *err)
       else
         lora->unmatched[lora->report.unmatched++] = t->name;
     }
-  gc_status s = gc_lora_names_build (&names, c, err);
+  qsort (parts, n_parts, sizeof *parts, compare_parts);
+  gc_status s = check_family (lora, c, parts, n_parts, err);
+  if (s == GC_OK)
+    s = gc_lora_names_build (&names, c, err);
   if (s == GC_OK)
     s = bind_groups (lora, c, names, parts, n_parts, err);
   gc_lora_names_free (names);
@@ -590,22 +820,25 @@ read_modules (gc_lora *lora, const gc_checkpoint *c, gc_error *err)
   return s;
 }
 
-gc_status
-gc_lora_open (gc_lora **out, const char *path, const gc_checkpoint *checkpoint, gc_error *err)
+static gc_lora *
+new_lora (const char *path, const gc_checkpoint *checkpoint)
 {
-  *out = NULL;
   gc_lora *lora = calloc (1, sizeof *lora);
   if (lora == NULL || (lora->path = strdup (path)) == NULL)
     {
       free (lora);
-      return gc_error_set (err, GC_ERR_NOMEM, "out of memory opening %s", path);
+      return NULL;
     }
   lora->checkpoint = checkpoint;
-  gc_status s = gc_safetensors_open (&lora->file, path, err);
+  return lora;
+}
+
+/* Reads the modules of a LoRA whose file was opened with status s. */
+static gc_status
+finish_open (gc_lora **out, gc_lora *lora, gc_status s, gc_error *err)
+{
   if (s == GC_OK)
-    s = refuse_sdxl (lora, err);
-  if (s == GC_OK)
-    s = read_modules (lora, checkpoint, err);
+    s = read_modules (lora, lora->checkpoint, err);
   if (s != GC_OK)
     {
       gc_lora_free (lora);
@@ -613,6 +846,30 @@ gc_lora_open (gc_lora **out, const char *path, const gc_checkpoint *checkpoint, 
     }
   *out = lora;
   return GC_OK;
+}
+
+gc_status
+gc_lora_open (gc_lora **out, const char *path, const gc_checkpoint *checkpoint, gc_error *err)
+{
+  *out = NULL;
+  gc_lora *lora = new_lora (path, checkpoint);
+  if (lora == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory opening %s", path);
+  return finish_open (out, lora, gc_safetensors_open (&lora->file, path, err), err);
+}
+
+gc_status
+gc_lora_open_memory (gc_lora **out, const void *bytes, size_t size, const char *name,
+                     const gc_checkpoint *checkpoint, gc_error *err)
+{
+  *out = NULL;
+  gc_lora *lora = new_lora (name, checkpoint);
+  if (lora == NULL)
+    return gc_error_set (err, GC_ERR_NOMEM, "out of memory opening %s", name);
+  gc_status s = gc_safetensors_open_memory (&lora->file, bytes, size, err);
+  if (s != GC_OK)
+    gc_error_prefix (err, "%s", name);
+  return finish_open (out, lora, s, err);
 }
 
 void

@@ -15,6 +15,7 @@ static const char *const targeted[] = {
   ".ff.net.0.proj.weight", ".ff.net.2.weight",
   ".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight",
   ".self_attn.out_proj.weight", ".mlp.fc1.weight", ".mlp.fc2.weight",
+  ".attn.in_proj_weight", ".attn.out_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight",
 };
 
 static bool
@@ -90,18 +91,19 @@ add_tensor (tensors *t, const char *module, const char *part, int ndim, const in
   return true;
 }
 
-/* lora_down [rank, in(, kh, kw)], lora_up [out, rank(, 1, 1)] and alpha for one weight */
+/* lora_down [rank, in(, kh, kw)], lora_up [rows, rank(, 1, 1)] and alpha for rows of a weight */
 static bool
-add_module (tensors *t, const char *module, const gc_st_tensor *w, int64_t rank, uint64_t seed)
+add_module (tensors *t, const char *module, const gc_st_tensor *w, int64_t rows, int64_t rank,
+            uint64_t seed)
 {
-  int64_t n = 1, down_shape[4] = { rank }, up_shape[4] = { w->shape[0], rank, 1, 1 };
+  int64_t n = 1, down_shape[4] = { rank }, up_shape[4] = { rows, rank, 1, 1 };
   for (int i = 1; i < w->ndim; i++)
     n *= w->shape[i], down_shape[i] = w->shape[i];
   char name[320];
   snprintf (name, sizeof name, "%s.lora_down.weight", module);
   uint16_t *down = random_values (name, seed, rank * n, sqrt (3.0 / (double) n));
   snprintf (name, sizeof name, "%s.lora_up.weight", module);
-  uint16_t *up = random_values (name, seed, w->shape[0] * rank, 0.2 * sqrt (3.0 / (double) rank));
+  uint16_t *up = random_values (name, seed, rows * rank, 0.2 * sqrt (3.0 / (double) rank));
   uint16_t *alpha = malloc (sizeof *alpha);
   if (alpha)
     *alpha = gc_f32_to_f16 ((float) rank);
@@ -117,26 +119,30 @@ gc_random_lora_write (const gc_checkpoint *c, int64_t rank, uint64_t seed, const
 {
   if (rank < 1 || rank > 4096)
     return gc_error_set (err, GC_ERR_INVALID, "rank %lld is not in 1..4096", (long long) rank);
-  size_t count = gc_checkpoint_count (c);
   gc_lora_names *names = NULL;
-  size_t most = 3 * count + 1;
+  gc_status s = gc_lora_names_build (&names, c, err);
+  size_t most = s == GC_OK ? 3 * gc_lora_names_count (names) + 1 : 1;
   tensors t = { calloc (most, sizeof (gc_st_entry)), calloc (most, sizeof (void *)),
                 calloc (most, sizeof (char *)), 0 };
-  gc_status s = t.entries && t.data && t.names ? gc_lora_names_build (&names, c, err)
-                                               : gc_error_set (err, GC_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; s == GC_OK && i < count; i++)
+  if (s == GC_OK && (t.entries == NULL || t.data == NULL || t.names == NULL))
+    s = gc_error_set (err, GC_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; s == GC_OK && i < gc_lora_names_count (names); i++)
     {
-      const char *key = gc_checkpoint_key (c, i);
-      const char *module = gc_lora_names_kohya (names, key);
-      if (module && is_targeted (key)
-          && !add_module (&t, module, gc_checkpoint_tensor (c, i), rank, seed))
+      const gc_lora_target *target = gc_lora_names_at (names, i);
+      if (is_targeted (target->weight)
+          && !add_module (&t, target->kohya, gc_checkpoint_find (c, target->weight),
+                          target->rows, rank, seed))
         s = gc_error_set (err, GC_ERR_NOMEM, "out of memory making a LoRA");
     }
   char dim[32];
   snprintf (dim, sizeof dim, "%lld", (long long) rank);
+  gc_family family = gc_checkpoint_family (c);
   const char *metadata[] = { "ss_network_module", "networks.lora", "ss_network_dim", dim,
                              "ss_network_alpha", dim, "ss_base_model_version",
-                             gc_checkpoint_family (c) == GC_FAMILY_SD2 ? "sd_v2" : "sd_v1",
+                             family == GC_FAMILY_SDXL  ? "sdxl_base_v1-0"
+                             : family == GC_FAMILY_SD2 ? "sd_v2"
+                                                       : "sd_v1",
+                             "ss_v2", family == GC_FAMILY_SD2 ? "True" : "False",
                              "gouache.random_lora", "1" };
   if (s == GC_OK)
     s = gc_safetensors_write (path, t.entries, (const void *const *) t.data, t.count, metadata,

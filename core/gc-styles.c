@@ -45,45 +45,65 @@ coefficient_of (const term *t)
   return (float) (t->module->text ? t->style->text_weight : t->style->weight);
 }
 
+/* A plain low-rank term, folded into one product with the others on its rows. */
+static bool
+stacks (const term *t)
+{
+  return t->module->kind == GC_DELTA_LOW_RANK && !t->module->dora && coefficient_of (t) != 0;
+}
+
 bool
 gc_param_patch_apply (gc_arena *scratch, const gc_param_patch *patch, float *w)
 {
   gc_arena_mark_t mark = gc_arena_mark (scratch);
   bool ok = true;
-  /* DoRA terms need W₀, which w holds until the first term is added */
-  const float *w0 = NULL;
+  /* DoRA terms need W₀, which w holds until the first term is added (on the rows they change) */
+  size_t extent = 0;
+  for (size_t i = 0; i < patch->count; i++)
+    {
+      const gc_lora_module *m = patch->terms[i].module;
+      size_t end = (size_t) ((m->row + m->out) * m->n);
+      if (m->dora && coefficient_of (&patch->terms[i]) != 0 && end > extent)
+        extent = end;
+    }
+  float *w0 = extent ? gc_arena_floats (scratch, extent) : NULL;
+  if (extent)
+    ok = w0 != NULL;
+  if (w0)
+    memcpy (w0, w, extent * sizeof (float));
   for (size_t i = 0; i < patch->count && ok; i++)
     {
       const term *t = &patch->terms[i];
-      if (!t->module->dora || coefficient_of (t) == 0)
+      const gc_lora_module *m = t->module;
+      float c = coefficient_of (t);
+      if (c == 0 || stacks (t))
         continue;
-      if (w0 == NULL)
-        {
-          size_t count = (size_t) (t->module->out * t->module->n);
-          float *copy = gc_arena_floats (scratch, count);
-          if (copy)
-            memcpy (copy, w, count * sizeof (float));
-          w0 = copy;
-        }
-      ok = w0 && gc_lora_module_add_dora (scratch, t->module, coefficient_of (t), w0, w);
+      float *rows = w + m->row * m->n;
+      ok = m->dora ? gc_lora_module_add_dora (scratch, m, c, w0 + m->row * m->n, rows)
+                   : gc_lora_module_add_delta (scratch, m, c, rows);
     }
-  /* plain low-rank terms in one product; LoHa and LoKr one by one */
+  /* plain low-rank terms on the same rows in one product */
   const gc_lora_module **stacked = gc_arena_alloc (scratch, patch->count * sizeof *stacked);
   float *coefficients = gc_arena_floats (scratch, patch->count);
-  size_t n_stacked = 0;
   ok = ok && stacked && coefficients;
   for (size_t i = 0; i < patch->count && ok; i++)
     {
-      const term *t = &patch->terms[i];
-      float c = coefficient_of (t);
-      if (t->module->dora || c == 0)
+      const gc_lora_module *m = patch->terms[i].module;
+      bool first = stacks (&patch->terms[i]);
+      for (size_t k = 0; k < i && first; k++)
+        first = !stacks (&patch->terms[k]) || patch->terms[k].module->row != m->row;
+      if (!first)
         continue;
-      if (t->module->kind == GC_DELTA_LOW_RANK)
-        stacked[n_stacked] = t->module, coefficients[n_stacked++] = c;
-      else
-        ok = gc_lora_module_add_delta (scratch, t->module, c, w);
+      size_t n_stacked = 0;
+      for (size_t k = i; k < patch->count; k++)
+        if (stacks (&patch->terms[k]) && patch->terms[k].module->row == m->row)
+          {
+            stacked[n_stacked] = patch->terms[k].module;
+            coefficients[n_stacked++] = coefficient_of (&patch->terms[k]);
+          }
+      ok = gc_lora_modules_add_low_rank (scratch, stacked, coefficients, n_stacked,
+                                         w + m->row * m->n);
     }
-  ok = ok && gc_lora_modules_add_low_rank (scratch, stacked, coefficients, n_stacked, w);
   gc_arena_reset (scratch, mark);
   return ok;
 }

@@ -570,8 +570,8 @@ test_sdxl_refused (fixture *f, gconstpointer data)
   add (&b, "lora_te1_text_model_encoder_layers_0_self_attn_q_proj", ".lora_up.weight", 2, (int64_t[]) { 64, 4 }, 0.1);
   add (&b, "lora_te1_text_model_encoder_layers_0_self_attn_q_proj", ".lora_down.weight", 2, (int64_t[]) { 4, 64 }, 0.1);
   gc_error err = { 0 };
-  g_assert_cmpint (try_open (f, &b, &err), ==, GC_ERR_UNSUPPORTED);
-  g_assert_nonnull (strstr (err.message, "SDXL"));
+  g_assert_cmpint (try_open (f, &b, &err), ==, GC_ERR_MISMATCH);
+  g_assert_nonnull (strstr (err.message, "a LoRA for SDXL, the model is SD 1.x"));
   builder_clear (&b);
 }
 
