@@ -41,19 +41,19 @@ static unsigned
 target_kind (const char *key)
 {
   if (has (key, ".attn1.to_") || has (key, ".attn2.to_"))
-    return GC_LORA_TARGET_ATTENTION;
+    return GC_TRAIN_TARGET_ATTENTION;
   if (has (key, ".ff.net."))
-    return GC_LORA_TARGET_FF;
+    return GC_TRAIN_TARGET_FF;
   if (has (key, ".proj_in.") || has (key, ".proj_out."))
-    return GC_LORA_TARGET_PROJ;
+    return GC_TRAIN_TARGET_PROJ;
   if (has (key, ".in_layers.") || has (key, ".out_layers.") || has (key, ".skip_connection.")
       || has (key, ".emb_layers."))
-    return GC_LORA_TARGET_RESNET;
+    return GC_TRAIN_TARGET_RESNET;
   if (has (key, ".op.") || has (key, ".conv."))
-    return GC_LORA_TARGET_SAMPLE;
+    return GC_TRAIN_TARGET_SAMPLE;
   if (strncmp (key, "input_blocks.0.0.", 17) == 0 || strncmp (key, "out.", 4) == 0
       || strncmp (key, "time_embed.", 11) == 0 || strncmp (key, "label_emb.", 10) == 0)
-    return GC_LORA_TARGET_STEM;
+    return GC_TRAIN_TARGET_STEM;
   return 0;
 }
 

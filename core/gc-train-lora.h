@@ -28,17 +28,17 @@
 
 /* Which weights of the UNet get factors (kohya's target modules). */
 typedef enum {
-  GC_LORA_TARGET_ATTENTION = 1 << 0, /* to_q, to_k, to_v, to_out.0 of every attention */
-  GC_LORA_TARGET_FF = 1 << 1,        /* ff.net.0.proj and ff.net.2 of the transformer blocks */
-  GC_LORA_TARGET_PROJ = 1 << 2,      /* proj_in and proj_out of the spatial transformers */
-  GC_LORA_TARGET_RESNET = 1 << 3,    /* ResBlock convolutions, skip and time projections */
-  GC_LORA_TARGET_SAMPLE = 1 << 4,    /* down- and upsampling convolutions */
-  GC_LORA_TARGET_STEM = 1 << 5,      /* conv_in, conv_out and the time embedding MLP */
-  GC_LORA_TARGET_ALL = (1 << 6) - 1, /* every linear and convolution weight (tests) */
-} gc_lora_target;
+  GC_TRAIN_TARGET_ATTENTION = 1 << 0, /* to_q, to_k, to_v, to_out.0 of every attention */
+  GC_TRAIN_TARGET_FF = 1 << 1,        /* ff.net.0.proj and ff.net.2 of the transformer blocks */
+  GC_TRAIN_TARGET_PROJ = 1 << 2,      /* proj_in and proj_out of the spatial transformers */
+  GC_TRAIN_TARGET_RESNET = 1 << 3,    /* ResBlock convolutions, skip and time projections */
+  GC_TRAIN_TARGET_SAMPLE = 1 << 4,    /* down- and upsampling convolutions */
+  GC_TRAIN_TARGET_STEM = 1 << 5,      /* conv_in, conv_out and the time embedding MLP */
+  GC_TRAIN_TARGET_ALL = (1 << 6) - 1, /* every linear and convolution weight (tests) */
+} gc_train_target;
 
 /* The default of kohya's networks.lora for the UNet: attention and projections, plus FF. */
-#define GC_LORA_TARGET_DEFAULT (GC_LORA_TARGET_ATTENTION | GC_LORA_TARGET_FF | GC_LORA_TARGET_PROJ)
+#define GC_TRAIN_TARGET_DEFAULT (GC_TRAIN_TARGET_ATTENTION | GC_TRAIN_TARGET_FF | GC_TRAIN_TARGET_PROJ)
 
 typedef struct gc_train_lora gc_train_lora;
 

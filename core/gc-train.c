@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gc-adamw.h"
 #include "gc-pipeline.h"
@@ -43,6 +44,7 @@ struct gc_trainer {
   float **contexts;         /* [77, context_dim] per distinct caption */
   size_t n_contexts;
   float **val_noise;        /* per validation image [K, c, lh, lw] */
+  bool checkpointing;       /* decided for AUTO */
   /* the run's state */
   int64_t step, epoch, position;
   gc_torch_rng rng;
@@ -57,10 +59,10 @@ void
 gc_train_config_defaults (gc_train_config *c)
 {
   *c = (gc_train_config) {
-    .rank = 16, .alpha = 16, .targets = GC_LORA_TARGET_DEFAULT, .steps = 1000, .batch = 1,
+    .rank = 16, .alpha = 16, .targets = GC_TRAIN_TARGET_DEFAULT, .steps = 1000, .batch = 1,
     .accumulation = 1, .learning_rate = 1e-4, .schedule = GC_LR_CONSTANT, .weight_decay = 0.01,
-    .checkpointing = true, .validation_timesteps = 4, .sample_steps = 20, .sample_cfg = 7,
-    .sample_seed = 42, .sample_sampler = GC_SAMPLER_EULER_A,
+    .checkpointing = GC_CHECKPOINTING_AUTO, .validation_timesteps = 4, .sample_steps = 20,
+    .sample_cfg = 7, .sample_seed = 42, .sample_sampler = GC_SAMPLER_EULER_A,
   };
 }
 
@@ -218,6 +220,30 @@ describe_run (gc_trainer *t, const gc_train_image *train, const gc_train_image *
   gc_sha256_hex (digest, t->data_hash);
 }
 
+static double
+physical_memory (void)
+{
+  long pages = sysconf (_SC_PHYS_PAGES), size = sysconf (_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? (double) pages * (double) size : 0;
+}
+
+/* AUTO: keep the activations when they take at most a quarter of the memory (the largest
+ * bucket at the full batch). */
+static bool
+choose_checkpointing (const gc_trainer *t)
+{
+  if (t->config.checkpointing != GC_CHECKPOINTING_AUTO)
+    return t->config.checkpointing == GC_CHECKPOINTING_ON;
+  int64_t area = 0, lh = 0, lw = 0;
+  for (size_t i = 0; i < t->n_train; i++)
+    if (t->train[i].lh * t->train[i].lw > area)
+      area = t->train[i].lh * t->train[i].lw, lh = t->train[i].lh, lw = t->train[i].lw;
+  double need = gc_unet_tape_bytes (gc_model_unet (t->model), t->config.batch, lh, lw,
+                                    GC_CONTEXT_TOKENS);
+  double memory = physical_memory ();
+  return memory <= 0 || need > memory / 4;
+}
+
 static char *
 copy_string (const char *s)
 {
@@ -249,7 +275,7 @@ gc_trainer_new (gc_trainer **out, gc_model *model, const gc_train_config *config
   t->model = model;
   t->config = *config;
   if (t->config.targets == 0)
-    t->config.targets = GC_LORA_TARGET_DEFAULT;
+    t->config.targets = GC_TRAIN_TARGET_DEFAULT;
   if (callbacks)
     t->cb = *callbacks;
   t->hp = gc_adamw_defaults ();
@@ -332,6 +358,8 @@ gc_trainer_new (gc_trainer **out, gc_model *model, const gc_train_config *config
     }
   if (s == GC_OK)
     describe_run (t, train, val_images, n_validation);
+  if (s == GC_OK)
+    t->checkpointing = choose_checkpointing (t);
   if (s != GC_OK)
     {
       gc_trainer_free (t);
@@ -547,7 +575,7 @@ train_batch (gc_trainer *t, double scale, double *loss, const volatile int *canc
   gc_unet_tape *tape;
   gc_unet *unet = gc_model_unet (t->model);
   s = gc_unet_train_forward (unet, gc_model_scratch (t->model), &tape, b.pred, b.x, count, s0->lh,
-                             s0->lw, b.timesteps, &cond, t->config.checkpointing, cancel, err);
+                             s0->lw, b.timesteps, &cond, t->checkpointing, cancel, err);
   if (s == GC_OK)
     {
       /* loss = scale · Σᵢ wᵢ · mean((pred − target)²) / count */
@@ -935,7 +963,7 @@ gc_trainer_write_lora (gc_trainer *t, const char *path, const char *const *metad
     "ss_num_reg_images", "0", "ss_min_snr_gamma", gamma, "ss_noise_offset", offset,
     "ss_seed", seed, "ss_epoch", epoch, "ss_optimizer", optimizer, "ss_clip_skip", clip_skip,
     "ss_flip_aug", c->flip ? "True" : "False", "ss_cache_latents", "True",
-    "ss_mixed_precision", "no", "ss_gradient_checkpointing", c->checkpointing ? "True" : "False",
+    "ss_mixed_precision", "no", "ss_gradient_checkpointing", t->checkpointing ? "True" : "False",
     "ss_training_comment", "trained with Gouache", "gouache_training_alpha", alpha,
   };
   size_t n_ours = sizeof ours / sizeof *ours / 2;
@@ -977,4 +1005,10 @@ const gc_train_config *
 gc_trainer_config (const gc_trainer *t)
 {
   return &t->config;
+}
+
+bool
+gc_trainer_checkpointing (const gc_trainer *t)
+{
+  return t->checkpointing;
 }

@@ -1409,6 +1409,60 @@ transformer_flops (const spatial_transformer *st, int64_t hw, int64_t tokens, in
   return total;
 }
 
+/* Floats a recorded ResBlock keeps: its temporaries, normed and activated maps. */
+static double
+resblock_tape_floats (const resblock *rb, int64_t hw)
+{
+  return (double) hw * (double) (2 * rb->c_in + (rb->has_skip ? 5 : 4) * rb->c_out);
+}
+
+/* Floats a recorded spatial transformer keeps: five maps of its own and, per block, the
+ * streams, norms, projections and the feed-forward (f = 4c). */
+static double
+transformer_tape_floats (const spatial_transformer *st, int64_t hw, int64_t tokens)
+{
+  double c = (double) st->channels, total = 5 * hw * c;
+  for (int64_t i = 0; i < st->depth; i++)
+    total += (double) hw * (13 * c + 3 * (double) st->blocks[i].ff_inner) + 2.0 * tokens * c;
+  return total;
+}
+
+double
+gc_unet_tape_bytes (const gc_unet *u, int64_t batch, int64_t h, int64_t w, int64_t tokens)
+{
+  double floats = 0;
+  int64_t hh = h, ww = w;
+  for (int i = 0; i < u->n_inputs; i++)
+    {
+      const unet_block *b = &u->inputs[i];
+      if (b->has_down)
+        {
+          hh = (hh + 1) / 2, ww = (ww + 1) / 2;
+          continue;
+        }
+      floats += resblock_tape_floats (&b->res, hh * ww);
+      if (b->has_attn)
+        floats += transformer_tape_floats (&b->attn, hh * ww, tokens);
+    }
+  floats += resblock_tape_floats (&u->mid_res1, hh * ww) + resblock_tape_floats (&u->mid_res2, hh * ww);
+  if (u->mid_has_attn)
+    floats += transformer_tape_floats (&u->mid_attn, hh * ww, tokens);
+  for (int i = 0; i < u->n_outputs; i++)
+    {
+      const unet_block *b = &u->outputs[i];
+      floats += (double) hh * ww * (double) b->res.c_in; /* the concatenation */
+      floats += resblock_tape_floats (&b->res, hh * ww);
+      if (b->has_attn)
+        floats += transformer_tape_floats (&b->attn, hh * ww, tokens);
+      if (b->has_up)
+        {
+          floats += 5.0 * hh * ww * (double) b->res.c_out; /* the result and the upsampled map */
+          hh *= 2, ww *= 2;
+        }
+    }
+  return 4.0 * (double) batch * floats;
+}
+
 double
 gc_unet_flops (const gc_unet *u, int64_t h, int64_t w, int64_t tokens)
 {

@@ -83,5 +83,11 @@ void gc_unet_tape_free (gc_unet_tape *tape);
  * embeds timesteps and SDXL embeds image sizes. */
 void gc_timestep_embedding (float *emb, const double *values, int64_t n, int64_t dim);
 
+/* About how many bytes a training forward without checkpointing keeps in scratch beyond what
+ * a checkpointed one keeps (the blocks' inner activations), for a batch at latent size h × w:
+ * what choosing checkpointing saves. An estimate from the block shapes, within about 20%. */
+double gc_unet_tape_bytes (const gc_unet *unet, int64_t batch, int64_t h, int64_t w,
+                           int64_t tokens);
+
 /* Multiply-adds ×2 of one evaluation of one image at latent size h × w (for GFLOP/s reports). */
 double gc_unet_flops (const gc_unet *unet, int64_t h, int64_t w, int64_t tokens);

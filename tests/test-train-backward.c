@@ -95,7 +95,7 @@ fixture_set_up (fixture *f, gconstpointer data)
   gc_torch_rng rng;
   gc_torch_rng_seed (&rng, 1234);
   gc_error err = { 0 };
-  if (gc_train_lora_new (&f->lora, f->model, GC_LORA_TARGET_ALL, 2, 4.0, &rng, &err))
+  if (gc_train_lora_new (&f->lora, f->model, GC_TRAIN_TARGET_ALL, 2, 4.0, &rng, &err))
     g_error ("%s", err.message);
   /* both factors non-zero: up of the same size as down's kohya initialisation */
   float *p = gc_train_lora_params (f->lora);

@@ -664,7 +664,7 @@ gouache_run_store_get (GouacheRunStore  *self,
   if (found->len == 0)
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
-                   _("There is no training run %" G_GINT64_FORMAT), id);
+                   _("There is no training run %lld"), (long long) id);
       return NULL;
     }
   return g_ptr_array_steal_index (found, 0);

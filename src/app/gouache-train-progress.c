@@ -460,3 +460,17 @@ gouache_train_progress_get_samples (GouacheTrainProgress *self)
 {
   return self->samples;
 }
+
+void
+gouache_train_progress_preload (GouacheTrainProgress *self,
+                                GArray               *losses,
+                                GArray               *validations)
+{
+  g_return_if_fail (GOUACHE_IS_TRAIN_PROGRESS (self));
+
+  if (losses)
+    g_array_append_vals (self->losses, losses->data, losses->len);
+  if (validations)
+    g_array_append_vals (self->validations, validations->data, validations->len);
+  g_signal_emit (self, signals[CURVES_CHANGED], 0);
+}

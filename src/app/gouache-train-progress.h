@@ -49,4 +49,9 @@ GArray                      *gouache_train_progress_get_losses      (GouacheTrai
 GArray                      *gouache_train_progress_get_validations (GouacheTrainProgress *self);
 GPtrArray                   *gouache_train_progress_get_samples     (GouacheTrainProgress *self);
 
+/* Main thread, before the job starts: the curves of the run a job resumes, as recorded. */
+void                         gouache_train_progress_preload         (GouacheTrainProgress *self,
+                                                                     GArray               *losses,
+                                                                     GArray               *validations);
+
 G_END_DECLS

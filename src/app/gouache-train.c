@@ -43,7 +43,7 @@ gouache_train_request_new (void)
   r->min_snr_gamma = c.min_snr_gamma;
   r->noise_offset = c.noise_offset;
   r->flip = c.flip;
-  r->checkpointing = c.checkpointing;
+  r->checkpointing = g_strdup ("auto");
   r->seed = c.seed;
   r->targets = g_strdup ("attention,ff,proj");
   r->validate_every = c.validate_every;
@@ -65,6 +65,7 @@ gouache_train_request_copy (const GouacheTrainRequest *request)
   copy->name = g_strdup (request->name);
   copy->trigger = g_strdup (request->trigger);
   copy->schedule = g_strdup (request->schedule);
+  copy->checkpointing = g_strdup (request->checkpointing);
   copy->targets = g_strdup (request->targets);
   copy->sample_prompts = g_strdupv (request->sample_prompts);
   return copy;
@@ -82,6 +83,7 @@ gouache_train_request_free (GouacheTrainRequest *request)
   g_free (request->name);
   g_free (request->trigger);
   g_free (request->schedule);
+  g_free (request->checkpointing);
   g_free (request->targets);
   g_strfreev (request->sample_prompts);
   g_free (request);
@@ -153,7 +155,7 @@ gouache_train_request_to_json (const GouacheTrainRequest *r)
   add_double (b, "min_snr_gamma", r->min_snr_gamma);
   add_double (b, "noise_offset", r->noise_offset);
   add_bool (b, "flip", r->flip);
-  add_bool (b, "checkpointing", r->checkpointing);
+  add_string (b, "checkpointing", r->checkpointing);
   add_string (b, "seed", seed); /* a string: JSON numbers do not hold every 64-bit seed */
   add_string (b, "targets", r->targets);
   add_int (b, "validate_every", r->validate_every);
@@ -227,7 +229,8 @@ gouache_train_request_from_json (const char  *json,
   DOUBLE ("min_snr_gamma", min_snr_gamma);
   DOUBLE ("noise_offset", noise_offset);
   BOOL ("flip", flip);
-  BOOL ("checkpointing", checkpointing);
+  g_free (r->checkpointing);
+  r->checkpointing = get_string (o, "checkpointing", "auto");
   seed = get_string (o, "seed", "0");
   r->seed = g_ascii_strtoull (seed, NULL, 10);
   g_free (r->targets);
@@ -270,10 +273,10 @@ parse_targets (const char  *text,
                GError     **error)
 {
   static const struct { const char *name; unsigned bits; } kinds[] = {
-    { "attention", GC_LORA_TARGET_ATTENTION }, { "ff", GC_LORA_TARGET_FF },
-    { "proj", GC_LORA_TARGET_PROJ }, { "resnet", GC_LORA_TARGET_RESNET },
-    { "sample", GC_LORA_TARGET_SAMPLE }, { "stem", GC_LORA_TARGET_STEM },
-    { "all", GC_LORA_TARGET_ALL },
+    { "attention", GC_TRAIN_TARGET_ATTENTION }, { "ff", GC_TRAIN_TARGET_FF },
+    { "proj", GC_TRAIN_TARGET_PROJ }, { "resnet", GC_TRAIN_TARGET_RESNET },
+    { "sample", GC_TRAIN_TARGET_SAMPLE }, { "stem", GC_TRAIN_TARGET_STEM },
+    { "all", GC_TRAIN_TARGET_ALL },
   };
   g_auto (GStrv) parts = g_strsplit (text ? text : "", ",", -1);
 
@@ -297,7 +300,7 @@ parse_targets (const char  *text,
       *targets |= kinds[k].bits;
     }
   if (*targets == 0)
-    *targets = GC_LORA_TARGET_DEFAULT;
+    *targets = GC_TRAIN_TARGET_DEFAULT;
   return TRUE;
 }
 
@@ -305,13 +308,14 @@ static gboolean
 check_request (const GouacheTrainRequest  *r,
                GError                    **error)
 {
-  const char *missing = r->model_path == NULL ? _("a model")
-                        : r->dataset_path == NULL ? _("a dataset folder")
-                        : r->output_path == NULL ? _("an output file") : NULL;
+  const char *missing = r->model_path == NULL ? _("Training needs a model")
+                        : r->dataset_path == NULL ? _("Training needs a folder of images")
+                        : r->output_path == NULL ? _("Training needs a file to write the style to")
+                        : NULL;
 
   if (missing)
     {
-      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, _("Training needs %s"), missing);
+      g_set_error_literal (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID, missing);
       return FALSE;
     }
   if (r->resolution < 64 || r->resolution > 2048 || r->resolution % 64 != 0)
@@ -319,6 +323,13 @@ check_request (const GouacheTrainRequest  *r,
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
                    _("The resolution must be a multiple of 64 from 64 to 2048 (not %d)"),
                    r->resolution);
+      return FALSE;
+    }
+  if (g_strcmp0 (r->checkpointing, "auto") != 0 && g_strcmp0 (r->checkpointing, "on") != 0 &&
+      g_strcmp0 (r->checkpointing, "off") != 0)
+    {
+      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
+                   _("Gradient checkpointing is auto, on or off (not “%s”)"), r->checkpointing);
       return FALSE;
     }
   if (g_strcmp0 (r->schedule, "constant") != 0 && g_strcmp0 (r->schedule, "cosine") != 0)
@@ -495,7 +506,9 @@ config_of (const GouacheTrainRequest *r,
   c->min_snr_gamma = r->min_snr_gamma;
   c->noise_offset = r->noise_offset;
   c->flip = r->flip;
-  c->checkpointing = r->checkpointing;
+  c->checkpointing = g_strcmp0 (r->checkpointing, "on") == 0    ? GC_CHECKPOINTING_ON
+                     : g_strcmp0 (r->checkpointing, "off") == 0 ? GC_CHECKPOINTING_OFF
+                                                                : GC_CHECKPOINTING_AUTO;
   c->seed = r->seed;
   c->validate_every = r->validate_every;
   c->validation_timesteps = r->validation_timesteps;
@@ -680,8 +693,8 @@ gouache_train_run (const GouacheTrainRequest    *request_in,
       if (previous->status == GOUACHE_RUN_FINISHED)
         {
           g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_INVALID,
-                       _("Training run %" G_GINT64_FORMAT " is finished: there is nothing to resume"),
-                       previous->id);
+                       _("Training run %lld is finished: there is nothing to resume"),
+                       (long long) previous->id);
           return NULL;
         }
       r = gouache_train_request_from_json (previous->parameters, error);
@@ -716,8 +729,8 @@ gouache_train_run (const GouacheTrainRequest    *request_in,
   if (previous && g_strcmp0 (previous->dataset_hash, dataset->hash) != 0)
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_MISMATCH,
-                   _("The images or captions in “%s” changed since run %" G_GINT64_FORMAT " started: it cannot be resumed"),
-                   r->dataset_path, previous->id);
+                   _("The images or captions in “%s” changed since run %lld started: it cannot be resumed"),
+                   r->dataset_path, (long long) previous->id);
       return NULL;
     }
 
@@ -728,8 +741,8 @@ gouache_train_run (const GouacheTrainRequest    *request_in,
   if (previous && g_strcmp0 (previous->model_hash, model_hash) != 0)
     {
       g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_MISMATCH,
-                   _("The model “%s” changed since run %" G_GINT64_FORMAT " started: it cannot be resumed"),
-                   r->model_path, previous->id);
+                   _("The model “%s” changed since run %lld started: it cannot be resumed"),
+                   r->model_path, (long long) previous->id);
       return NULL;
     }
   if ((status = gc_model_open (&model, r->model_path, vocabulary, &err)) != GC_OK)
@@ -791,6 +804,8 @@ gouache_train_run (const GouacheTrainRequest    *request_in,
                            &g_array_index (images.train, gc_train_image, 0), images.train->len,
                            images.validation->len ? &g_array_index (images.validation, gc_train_image, 0) : NULL,
                            images.validation->len, &core_callbacks, cancel, &err);
+  /* the trainer keeps latents: the pixels can go */
+  g_clear_pointer (&images.owned, g_ptr_array_unref);
   /* a run stopped before its first saved state starts again from the beginning */
   if (status == GC_OK && previous && g_file_test (state_path, G_FILE_TEST_EXISTS))
     status = gc_trainer_resume (trainer, state_path, &err);

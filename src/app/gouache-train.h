@@ -47,7 +47,7 @@ typedef struct {
   double   min_snr_gamma;
   double   noise_offset;
   gboolean flip;
-  gboolean checkpointing;
+  char    *checkpointing;       /* "auto", "on" or "off" (gc_checkpointing) */
   guint64  seed;
   char    *targets;             /* comma-separated: attention, ff, proj, resnet, sample, stem, all */
   gint64   validate_every;

@@ -139,7 +139,7 @@ gouache_cli_train (int argc, char **argv)
   gint64 sample_every = r->sample_every, checkpoint_every = r->checkpoint_every, resume = 0;
   int resolution = r->resolution, validation_timesteps = r->validation_timesteps;
   int sample_steps = r->sample_steps, threads = 0;
-  gboolean flip = FALSE, no_checkpointing = FALSE;
+  gboolean flip = FALSE;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &r->model_path, "Base model (checkpoint or diffusers folder)", "CKPT" },
     { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &r->dataset_path, "Folder of PNG/JPEG/WebP images with optional .txt captions", "DIR" },
@@ -159,7 +159,7 @@ gouache_cli_train (int argc, char **argv)
     { "min-snr-gamma", 0, 0, G_OPTION_ARG_STRING, &gamma, "Min-SNR weighting γ (default 0: off; 5 is usual)", "G" },
     { "noise-offset", 0, 0, G_OPTION_ARG_STRING, &offset, "Noise offset (default 0; 0.05–0.1 for darker darks)", "X" },
     { "flip", 0, 0, G_OPTION_ARG_NONE, &flip, "Also train on mirrored images", NULL },
-    { "no-checkpointing", 0, 0, G_OPTION_ARG_NONE, &no_checkpointing, "Keep every activation: faster, more memory", NULL },
+    { "checkpointing", 0, 0, G_OPTION_ARG_STRING, &r->checkpointing, "Gradient checkpointing: auto (when memory is short), on (least memory) or off (fastest)", "WHEN" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed of the run (default 0)", "S" },
     { "targets", 0, 0, G_OPTION_ARG_STRING, &r->targets, "Layers to train: attention,ff,proj,resnet,sample,stem or all", "LIST" },
     { "validate-every", 0, 0, G_OPTION_ARG_INT64, &validate_every, "Steps between validation losses (default: first and last only)", "N" },
@@ -202,7 +202,6 @@ gouache_cli_train (int argc, char **argv)
   r->sample_every = sample_every, r->checkpoint_every = checkpoint_every, r->resume = resume;
   r->resolution = resolution, r->validation_timesteps = validation_timesteps;
   r->sample_steps = sample_steps, r->threads = threads, r->flip = flip;
-  r->checkpointing = !no_checkpointing;
 
   g_autoptr (GError) error = NULL;
   g_autoptr (GouacheRunStore) store = gouache_cli_open_runs (db, &error);

@@ -21,6 +21,7 @@
 #include "gouache-data.h"
 #include "gouache-demo-model.h"
 #include "gouache-path.h"
+#include "gouache-training-page.h"
 #include "gouache-window-private.h"
 
 G_DEFINE_FINAL_TYPE (GouacheWindow, gouache_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -363,6 +364,51 @@ gouache_window_has_model (GouacheWindow *self)
   return gouache_job_engine_get_model_path (self->engine) != NULL;
 }
 
+/* Training ------------------------------------------------------------------ */
+
+static GouacheTrainingPage *
+gouache_window_get_training_page (GouacheWindow *self)
+{
+  return GOUACHE_TRAINING_PAGE (gtk_stack_get_child_by_name (self->main_stack, "training"));
+}
+
+static gboolean
+gouache_window_showing_training (GouacheWindow *self)
+{
+  return g_strcmp0 (gtk_stack_get_visible_child_name (self->main_stack), "training") == 0;
+}
+
+/* Shows the training page, with a dataset folder when one was dropped. */
+static void
+gouache_window_show_training (GouacheWindow *self,
+                              const char    *folder)
+{
+  GouacheTrainingPage *page = gouache_window_get_training_page (self);
+
+  gouache_training_page_set_model_path (page, gouache_job_engine_get_model_path (self->engine));
+  if (folder != NULL)
+    gouache_training_page_set_dataset (page, folder);
+  gtk_stack_set_visible_child_name (self->main_stack, "training");
+}
+
+static void
+training_back_cb (GouacheWindow *self)
+{
+  gboolean workspace = gouache_window_has_model (self) && !self->loading;
+
+  gtk_stack_set_visible_child_name (self->main_stack, workspace ? "workspace" : "empty");
+}
+
+/* A trained style goes into the styles list (checked against the model first). */
+static void
+training_style_trained_cb (GouacheWindow *self,
+                           const char    *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+
+  _gouache_window_add_style_file (self, file);
+}
+
 /* Shows the page, the header-bar controls and the spinners that fit the state. */
 static void
 gouache_window_update_page (GouacheWindow *self)
@@ -371,8 +417,13 @@ gouache_window_update_page (GouacheWindow *self)
   g_autofree char *name = self->model_path ? model_display_name (self->model_path) : NULL;
   g_autofree char *loading = name ? g_strdup_printf (_("Loading “%s”…"), name) : NULL;
 
-  /* A model replaced from the workspace loads in place; from the empty state, it loads there. */
-  if (workspace)
+  /* A model replaced from the workspace loads in place; from the empty state, it loads there.
+   * The training page stays until its Back button. */
+  gouache_training_page_set_model_path (gouache_window_get_training_page (self),
+                                        gouache_job_engine_get_model_path (self->engine));
+  if (gouache_window_showing_training (self))
+    ;
+  else if (workspace)
     gtk_stack_set_visible_child_name (self->main_stack, "workspace");
   else if (!self->loading)
     gtk_stack_set_visible_child_name (self->main_stack, "empty");
@@ -718,8 +769,17 @@ gouache_window_show_primary_menu_action (GSimpleAction *action,
   gtk_popover_popup (gtk_menu_button_get_popover (self->primary_menu_button));
 }
 
+static void
+gouache_window_train_action (GSimpleAction *action,
+                             GVariant      *parameter,
+                             gpointer       user_data)
+{
+  gouache_window_show_training (user_data, NULL);
+}
+
 static const GActionEntry win_actions[] = {
   { "open", gouache_window_open_action },
+  { "train", gouache_window_train_action },
   { "open-image", gouache_window_open_image_action },
   { "try-demo", gouache_window_try_demo_action },
   { "generate", gouache_window_generate_action },
@@ -766,8 +826,8 @@ _gouache_window_update_actions (GouacheWindow *self)
 
 /* Drag and drop ------------------------------------------------------------- */
 
-/* A dropped PNG is opened as an image, a style file becomes a style, anything else is
- * taken for a model. */
+/* A dropped PNG is opened as an image, a style file becomes a style, a folder of images is
+ * a dataset to train a style on, anything else is taken for a model. */
 static void
 gouache_window_drop_file (GouacheWindow *self,
                           GFile         *file)
@@ -777,6 +837,8 @@ gouache_window_drop_file (GouacheWindow *self,
 
   if (folded != NULL && g_str_has_suffix (folded, ".png"))
     _gouache_window_open_image (self, file);
+  else if (path != NULL && g_file_test (path, G_FILE_TEST_IS_DIR) && !is_diffusers_folder (file))
+    gouache_window_show_training (self, path);
   else if (path != NULL && _gouache_window_is_style_file (path))
     _gouache_window_add_style_file (self, file);
   else
@@ -1062,6 +1124,7 @@ gouache_window_class_init (GouacheWindowClass *klass)
 
   g_type_ensure (GOUACHE_TYPE_PREVIEW_CANVAS);
   g_type_ensure (GOUACHE_TYPE_PROMPT_VIEW);
+  g_type_ensure (GOUACHE_TYPE_TRAINING_PAGE);
 }
 
 static void
@@ -1097,6 +1160,11 @@ gouache_window_init (GouacheWindow *self)
                            G_CALLBACK (recent_models_changed_cb), self,
                            G_CONNECT_SWAPPED);
   gouache_window_update_recent (self);
+
+  g_signal_connect_object (gouache_window_get_training_page (self), "back",
+                           G_CALLBACK (training_back_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (gouache_window_get_training_page (self), "style-trained",
+                           G_CALLBACK (training_style_trained_cb), self, G_CONNECT_SWAPPED);
 
   _gouache_window_generate_init (self);
   _gouache_window_history_init (self);
