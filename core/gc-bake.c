@@ -449,10 +449,27 @@ write_tensor (gc_safetensors_writer *writer, const gc_checkpoint *c, size_t inde
   return s;
 }
 
+/* An OpenCLIP encoder read from a diffusers folder has Hugging Face names (separate q, k, v)
+ * under its LDM root: no single-file checkpoint stores it so, and no tool would load one. */
+static bool
+open_clip_in_hf_names (const gc_checkpoint *c)
+{
+  return gc_checkpoint_find (c, "cond_stage_model.model.text_model.embeddings."
+                                "token_embedding.weight")
+         || gc_checkpoint_find (c, "conditioner.embedders.1.model.text_model.embeddings."
+                                   "token_embedding.weight");
+}
+
 gc_status
 gc_bake_checkpoint (const gc_checkpoint *c, const char *path, const char *const *metadata,
                     size_t n_metadata, gc_error *err)
 {
+  if (open_clip_in_hf_names (c))
+    return gc_error_set (err, GC_ERR_UNSUPPORTED,
+                         "cannot write %s: this %s model is a diffusers folder, and its OpenCLIP "
+                         "text encoder has no single-file form here; bake the blend as a LoRA "
+                         "instead",
+                         path, gc_family_name (gc_checkpoint_family (c)));
   size_t count = gc_checkpoint_count (c);
   gc_st_entry *entries = calloc (count ? count : 1, sizeof *entries);
   float *f32 = malloc (sizeof (float) * CONVERT_CHUNK);

@@ -20,7 +20,9 @@
  * gc_bake_checkpoint writes the checkpoint as one LDM .safetensors file with W₀ + ΔW in place
  * of every styled weight, streamed tensor by tensor (a 2 GB model never sits in memory):
  * floating-point weights of the UNet, VAE and text encoder in fp16, other tensors (schedule
- * buffers, position ids) as stored. Other tools load it as any checkpoint.
+ * buffers, position ids) as stored. Other tools load it as any checkpoint. An SD 2.x or SDXL
+ * model opened from a diffusers folder is refused (GC_ERR_UNSUPPORTED): its OpenCLIP encoder is
+ * in Hugging Face names there, which single-file checkpoints do not use.
  */
 #pragma once
 

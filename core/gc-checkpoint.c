@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gc-diffusers-names.h"
+#include "gc-json.h"
 
 enum { MAX_FILES = 4, KEY_MAX = 256 };
 
@@ -28,6 +29,7 @@ struct gc_checkpoint {
   size_t n_slots;
   gc_param_patch **patches; /* per entry: the styles applied to it, or NULL */
   gc_family family;
+  char prediction_type[32]; /* a diffusers folder's scheduler says; "" if it does not */
 };
 
 static uint64_t
@@ -195,58 +197,129 @@ add_translated (gc_checkpoint *c, const gc_safetensors *file, gc_diffusers_compo
   return GC_OK;
 }
 
-/* Diffusers folders are read for SD 1.x only: SD 2.x's text encoder and SDXL's second one use
- * other names and activations there than in single files. SDXL has a text_encoder_2 folder; SD
- * 2.x's UNet projects into its transformers with linear layers where SD 1.x has 1×1 convs. */
+/* One component of a diffusers folder: its file, and a tensor every such component has (a
+ * VAE put in unet/, say, is refused naming the file instead of failing later in the model). */
+typedef struct {
+  const char *component, *stem;
+  gc_diffusers_component kind;
+  const char *what, *marker;
+} diffusers_part;
+
+static const diffusers_part diffusers_parts[] = {
+  { "unet", "diffusion_pytorch_model", GC_DIFFUSERS_UNET, "UNet", "conv_in.weight" },
+  { "vae", "diffusion_pytorch_model", GC_DIFFUSERS_VAE, "VAE", "decoder.conv_in.weight" },
+  { "text_encoder", "model", GC_DIFFUSERS_TEXT_ENCODER, "text encoder",
+    "text_model.embeddings.token_embedding.weight" },
+  { "text_encoder_2", "model", GC_DIFFUSERS_TEXT_ENCODER_2, "text encoder",
+    "text_model.embeddings.token_embedding.weight" },
+};
+
 static gc_status
-check_diffusers_family (const gc_checkpoint *c, const char *folder, gc_error *err)
+open_component (gc_checkpoint *c, const char *folder, const diffusers_part *part, gc_error *err)
 {
-  char second[4096];
-  snprintf (second, sizeof second, "%s/text_encoder_2", folder);
-  struct stat st;
-  bool xl = stat (second, &st) == 0;
-  const gc_st_tensor *proj = gc_safetensors_find (c->files[0],
-                                                  "down_blocks.0.attentions.0.proj_in.weight");
-  if (xl || (proj && proj->ndim == 2))
+  char path[4096];
+  if (!find_component_file (folder, part->component, part->stem, path, sizeof path))
     return gc_error_set (err, GC_ERR_UNSUPPORTED,
-                         "%s is a diffusers folder of an %s model; Gouache reads those as "
-                         "single .safetensors files only: use the checkpoint file instead",
-                         folder, xl ? "SDXL" : "SD 2.x");
+                         "%s is a folder but not a diffusers model: %s/%s.safetensors is "
+                         "missing",
+                         folder, part->component, part->stem);
+  gc_status status = gc_safetensors_open (&c->files[c->n_files], path, err);
+  if (status != GC_OK)
+    return status;
+  if (gc_safetensors_find (c->files[c->n_files++], part->marker) == NULL)
+    return gc_error_set (err, GC_ERR_UNSUPPORTED,
+                         "%s is not the %s of a diffusers model: it has no tensor '%s'", path,
+                         part->what, part->marker);
   return GC_OK;
+}
+
+static bool
+directory_exists (const char *folder, const char *name)
+{
+  char path[4096];
+  struct stat st;
+  snprintf (path, sizeof path, "%s/%s", folder, name);
+  return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+/* The family from the components, as detect_family does from LDM keys: SDXL has a second text
+ * encoder; SD 2.x's UNet projects into its transformers with linear layers (a 2-D proj_in)
+ * where SD 1.x has 1×1 convolutions. */
+static gc_family
+diffusers_family (const gc_safetensors *unet, bool second_encoder)
+{
+  if (second_encoder)
+    return GC_FAMILY_SDXL;
+  const gc_st_tensor *proj = gc_safetensors_find (unet,
+                                                  "down_blocks.0.attentions.0.proj_in.weight");
+  return proj && proj->ndim == 2 ? GC_FAMILY_SD2 : GC_FAMILY_SD1;
+}
+
+/* Keeps the prediction_type a scheduler config names ("epsilon", "v_prediction"). */
+static gc_status
+parse_scheduler_config (gc_checkpoint *c, const char *path, const char *text, size_t length,
+                        gc_error *err)
+{
+  gc_json *doc;
+  if (gc_json_parse (&doc, text, length, err) != GC_OK)
+    return gc_error_prefix (err, "%s", path);
+  const gc_json_value *type = gc_json_get (gc_json_root (doc), "prediction_type");
+  if (type && gc_json_type_of (type) == GC_JSON_STRING)
+    snprintf (c->prediction_type, sizeof c->prediction_type, "%s", gc_json_string (type, NULL));
+  gc_json_free (doc);
+  return GC_OK;
+}
+
+/* What the model was trained to predict, from scheduler/scheduler_config.json when the folder
+ * has one: shapes cannot tell, and this is where diffusers keeps it. */
+static gc_status
+read_scheduler_config (gc_checkpoint *c, const char *folder, gc_error *err)
+{
+  enum { CONFIG_LIMIT = 1 << 16 }; /* a scheduler config is a few hundred bytes */
+  char path[4096];
+  snprintf (path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
+  FILE *file = fopen (path, "rb");
+  if (file == NULL)
+    return errno == ENOENT ? GC_OK
+                           : gc_error_set (err, GC_ERR_IO, "cannot open %s: %s", path,
+                                           strerror (errno));
+  char *text = malloc (CONFIG_LIMIT);
+  size_t length = text ? fread (text, 1, CONFIG_LIMIT, file) : 0;
+  bool failed = ferror (file) != 0;
+  fclose (file);
+  gc_status status;
+  if (text == NULL)
+    status = gc_error_set (err, GC_ERR_NOMEM, "out of memory reading %s", path);
+  else if (failed)
+    status = gc_error_set (err, GC_ERR_IO, "cannot read %s", path);
+  else if (length == CONFIG_LIMIT)
+    status = gc_error_set (err, GC_ERR_FORMAT, "%s is too large for a scheduler config", path);
+  else
+    status = parse_scheduler_config (c, path, text, length, err);
+  free (text);
+  return status;
 }
 
 static gc_status
 add_diffusers_folder (gc_checkpoint *c, const char *folder, gc_error *err)
 {
-  static const struct {
-    const char *component, *stem;
-    gc_diffusers_component kind;
-  } parts[] = {
-    { "unet", "diffusion_pytorch_model", GC_DIFFUSERS_UNET },
-    { "vae", "diffusion_pytorch_model", GC_DIFFUSERS_VAE },
-    { "text_encoder", "model", GC_DIFFUSERS_TEXT_ENCODER },
-  };
-  for (size_t p = 0; p < sizeof parts / sizeof *parts; p++)
+  bool second_encoder = directory_exists (folder, "text_encoder_2");
+  size_t n_parts = second_encoder ? 4 : 3;
+  for (size_t p = 0; p < n_parts; p++)
     {
-      char path[4096];
-      if (!find_component_file (folder, parts[p].component, parts[p].stem, path, sizeof path))
-        return gc_error_set (err, GC_ERR_UNSUPPORTED,
-                             "%s is a folder but not a diffusers model: %s/%s.safetensors is "
-                             "missing",
-                             folder, parts[p].component, parts[p].stem);
-      gc_status status = gc_safetensors_open (&c->files[c->n_files], path, err);
+      gc_status status = open_component (c, folder, &diffusers_parts[p], err);
       if (status != GC_OK)
         return status;
-      c->n_files++;
     }
   gc_diffusers_layout layout = read_layout (c->files[0], c->files[1]);
-  for (size_t p = 0; p < sizeof parts / sizeof *parts; p++)
+  layout.family = c->family = diffusers_family (c->files[0], second_encoder);
+  for (size_t p = 0; p < n_parts; p++)
     {
-      gc_status status = add_translated (c, c->files[p], parts[p].kind, &layout, err);
+      gc_status status = add_translated (c, c->files[p], diffusers_parts[p].kind, &layout, err);
       if (status != GC_OK)
         return status;
     }
-  return check_diffusers_family (c, folder, err);
+  return read_scheduler_config (c, folder, err);
 }
 
 static bool
@@ -300,11 +373,11 @@ gc_checkpoint_open (gc_checkpoint **out, const char *path, gc_error *err)
   gc_checkpoint *c = calloc (1, sizeof *c);
   if (c == NULL)
     return gc_error_set (err, GC_ERR_NOMEM, "out of memory opening %s", path);
-  gc_status status = S_ISDIR (st.st_mode) ? add_diffusers_folder (c, path, err)
-                                          : add_single_file (c, path, err);
+  bool folder = S_ISDIR (st.st_mode);
+  gc_status status = folder ? add_diffusers_folder (c, path, err) : add_single_file (c, path, err);
   if (status == GC_OK)
     status = build_index (c, err);
-  if (status == GC_OK)
+  if (status == GC_OK && !folder) /* a folder's components were checked as they were opened */
     status = detect_family (c, path, err);
   if (status != GC_OK)
     {
@@ -371,6 +444,14 @@ const char *
 gc_checkpoint_metadata (const gc_checkpoint *c, const char *key)
 {
   return c->n_files > 0 ? gc_safetensors_metadata (c->files[0], key) : NULL;
+}
+
+const char *
+gc_checkpoint_prediction_type (const gc_checkpoint *c)
+{
+  if (c->prediction_type[0])
+    return c->prediction_type;
+  return gc_checkpoint_metadata (c, "modelspec.prediction_type");
 }
 
 void

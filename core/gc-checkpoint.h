@@ -4,10 +4,14 @@
  *  - a single .safetensors file in the original ("LDM") layout: model.diffusion_model.*,
  *    first_stage_model.*, cond_stage_model.* (SD 1.x/2.x) or conditioner.embedders.* (SDXL);
  *  - a diffusers folder: unet/diffusion_pytorch_model[.fp16].safetensors,
- *    vae/diffusion_pytorch_model[.fp16].safetensors, text_encoder/model[.fp16].safetensors.
- *    Its names are translated once, at open, to the LDM names the model code looks up.
- * Weights stay in the file mapping in their stored precision. The family is read from the keys,
- * never from the file name. Pickle checkpoints (.ckpt, .pt) are refused with a reason.
+ *    vae/diffusion_pytorch_model[.fp16].safetensors, text_encoder/model[.fp16].safetensors and,
+ *    for SDXL, text_encoder_2/model[.fp16].safetensors. Its names are translated once, at open,
+ *    to the LDM names the model code looks up; the text encoders keep their Hugging Face names
+ *    under the family's LDM root (gc-diffusers-names.h).
+ * Weights stay in the file mapping in their stored precision. The family is read from the keys
+ * and shapes, never from the file name: for a folder, SDXL has text_encoder_2/, SD 2.x's UNet
+ * has linear (2-D) proj_in weights, and the rest is SD 1.x. Pickle checkpoints (.ckpt, .pt) are
+ * refused with a reason.
  */
 #pragma once
 
@@ -26,8 +30,9 @@ typedef enum {
 typedef struct gc_checkpoint gc_checkpoint;
 
 /* Opens a checkpoint file or diffusers folder and checks it holds a UNet, a VAE and a text
- * encoder of a known family (GC_ERR_UNSUPPORTED naming what is missing otherwise; a LoRA file
- * is recognised and the message says to add it as a style). */
+ * encoder of a known family (GC_ERR_UNSUPPORTED naming what is missing otherwise, or for a
+ * folder the component file that is missing or holds something else; a LoRA file is recognised
+ * and the message says to add it as a style). */
 gc_status gc_checkpoint_open (gc_checkpoint **out, const char *path, gc_error *err);
 void gc_checkpoint_close (gc_checkpoint *checkpoint);
 
@@ -58,3 +63,8 @@ void gc_checkpoint_release_range (const gc_checkpoint *checkpoint, const void *d
 
 /* Metadata of the (first) file: e.g. "modelspec.prediction_type". NULL if absent. */
 const char *gc_checkpoint_metadata (const gc_checkpoint *checkpoint, const char *key);
+
+/* What the checkpoint says its UNet predicts, as written: the prediction_type of a diffusers
+ * folder's scheduler/scheduler_config.json ("epsilon", "v_prediction"), else the file's
+ * modelspec.prediction_type metadata ("epsilon", "v"). NULL if it says nothing. */
+const char *gc_checkpoint_prediction_type (const gc_checkpoint *checkpoint);

@@ -5,7 +5,8 @@
  * blocks in one flat sequence: level i of the encoder is input_blocks (lpb+1)·i + j + 1, with its
  * downsampler at (lpb+1)·(i+1); level i of the decoder is output_blocks (lpb+1)·i + j, with its
  * upsampler after the resnet (and attention, when the level has one). VAE decoder levels are
- * numbered in reverse (diffusers up_blocks.0 is LDM up.{levels−1}).
+ * numbered in reverse (diffusers up_blocks.0 is LDM up.{levels−1}). Text encoders keep their
+ * Hugging Face names under the family's root (gc-diffusers-names.h).
  */
 #include "gc-diffusers-names.h"
 
@@ -183,6 +184,29 @@ vae_key (const gc_diffusers_layout *layout, const char *key, char *out, size_t o
   return false;
 }
 
+/* Where the family's LDM file keeps the weights of a text encoder (the header's table). */
+static const char *
+text_encoder_root (gc_family family, gc_diffusers_component component)
+{
+  if (component == GC_DIFFUSERS_TEXT_ENCODER_2)
+    return "conditioner.embedders.1.model.";
+  switch (family)
+    {
+    case GC_FAMILY_SD1: return "cond_stage_model.transformer.";
+    case GC_FAMILY_SD2: return "cond_stage_model.model.";
+    case GC_FAMILY_SDXL: return "conditioner.embedders.0.transformer.";
+    }
+  return "cond_stage_model.transformer.";
+}
+
+/* The names of a Hugging Face text encoder that the model reads: the transformer, and the
+ * projection of a CLIPTextModelWithProjection (SDXL's second encoder). */
+static bool
+text_encoder_key (const char *key)
+{
+  return strncmp (key, "text_model.", 11) == 0 || strcmp (key, "text_projection.weight") == 0;
+}
+
 bool
 gc_diffusers_key_to_ldm (const gc_diffusers_layout *layout, gc_diffusers_component component,
                          const char *key, char *out, size_t out_size)
@@ -194,8 +218,10 @@ gc_diffusers_key_to_ldm (const gc_diffusers_layout *layout, gc_diffusers_compone
     case GC_DIFFUSERS_VAE:
       return vae_key (layout, key, out, out_size);
     case GC_DIFFUSERS_TEXT_ENCODER:
-      return strncmp (key, "text_model.", 11) == 0
-             && write_key (out, out_size, "cond_stage_model.transformer.%s", key);
+    case GC_DIFFUSERS_TEXT_ENCODER_2:
+      return text_encoder_key (key)
+             && write_key (out, out_size, "%s%s", text_encoder_root (layout->family, component),
+                           key);
     }
   return false;
 }
@@ -338,6 +364,9 @@ gc_ldm_key_to_diffusers (const gc_diffusers_layout *layout, const char *key,
     { "model.diffusion_model.", GC_DIFFUSERS_UNET },
     { "first_stage_model.", GC_DIFFUSERS_VAE },
     { "cond_stage_model.transformer.", GC_DIFFUSERS_TEXT_ENCODER },
+    { "cond_stage_model.model.", GC_DIFFUSERS_TEXT_ENCODER },
+    { "conditioner.embedders.0.transformer.", GC_DIFFUSERS_TEXT_ENCODER },
+    { "conditioner.embedders.1.model.", GC_DIFFUSERS_TEXT_ENCODER_2 },
   };
   for (size_t r = 0; r < sizeof roots / sizeof *roots; r++)
     {
@@ -353,7 +382,8 @@ gc_ldm_key_to_diffusers (const gc_diffusers_layout *layout, const char *key,
         case GC_DIFFUSERS_VAE:
           return vae_key_reversed (layout, rest, out, out_size);
         case GC_DIFFUSERS_TEXT_ENCODER:
-          return strncmp (rest, "text_model.", 11) == 0 && write_key (out, out_size, "%s", rest);
+        case GC_DIFFUSERS_TEXT_ENCODER_2:
+          return text_encoder_key (rest) && write_key (out, out_size, "%s", rest);
         }
     }
   return false;
@@ -362,7 +392,7 @@ gc_ldm_key_to_diffusers (const gc_diffusers_layout *layout, const char *key,
 gc_diffusers_layout
 gc_diffusers_layout_of_ldm (const gc_checkpoint *checkpoint)
 {
-  gc_diffusers_layout layout = { 0 };
+  gc_diffusers_layout layout = { .family = gc_checkpoint_family (checkpoint) };
   const char *unet = "model.diffusion_model.";
   int first_down = 1;
   while (first_down < 64

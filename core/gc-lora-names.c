@@ -25,23 +25,24 @@ struct gc_lora_names {
   size_t n_aliases;
 };
 
-/* A text encoder of the family: where its weights are, and the prefixes of its module names. */
+/* A text encoder of the family: where its weights are, and the prefixes of its module names.
+ * Its weights are in OpenCLIP or Hugging Face names (a diffusers folder keeps the latter under
+ * the same root, gc-diffusers-names.h): each key says which. */
 typedef struct {
   const char *root;
-  bool open_clip;
   const char *kohya, *peft;
   bool plain; /* also named without a prefix (the family has one text encoder) */
 } encoder;
 
 static const encoder sd1_encoders[] = {
-  { "cond_stage_model.transformer.", false, "lora_te_", "text_encoder.", true },
+  { "cond_stage_model.transformer.", "lora_te_", "text_encoder.", true },
 };
 static const encoder sd2_encoders[] = {
-  { "cond_stage_model.model.", true, "lora_te_", "text_encoder.", true },
+  { "cond_stage_model.model.", "lora_te_", "text_encoder.", true },
 };
 static const encoder sdxl_encoders[] = {
-  { "conditioner.embedders.0.transformer.", false, "lora_te1_", "text_encoder.", false },
-  { "conditioner.embedders.1.model.", true, "lora_te2_", "text_encoder_2.", false },
+  { "conditioner.embedders.0.transformer.", "lora_te1_", "text_encoder.", false },
+  { "conditioner.embedders.1.model.", "lora_te2_", "text_encoder_2.", false },
 };
 
 /* OpenCLIP layers and their Hugging Face names; in_proj_weight holds q, k and v by rows. */
@@ -179,9 +180,8 @@ index_text (gc_lora_names *names, const encoder *enc, const char *key, const gc_
 {
   const char *rest = key + strlen (enc->root);
   char hf[NAME_MAX_LEN];
-  if (!enc->open_clip)
-    return strncmp (rest, "text_model.", 11) == 0 && t->ndim == 2 && ends_with (rest, ".weight")
-               && trimmed (hf, rest, 7)
+  if (strncmp (rest, "text_model.", 11) == 0) /* Hugging Face names: the module names */
+    return t->ndim == 2 && ends_with (rest, ".weight") && trimmed (hf, rest, 7)
              ? add_text_entry (names, enc, key, hf, 0, t->shape[0])
              : GC_OK;
   int layer, used = 0;

@@ -14,7 +14,8 @@
  *   SD 2.x  OpenCLIP  cond_stage_model.model.*                lora_te_…   text_encoder.…
  *   SDXL    CLIP-L    conditioner.embedders.0.transformer.*   lora_te1_…  text_encoder.…
  *           OpenCLIP  conditioner.embedders.1.model.*         lora_te2_…  text_encoder_2.…
- * (the single encoder of SD 1.x and 2.x also without a prefix). An OpenCLIP checkpoint stores
+ * (the single encoder of SD 1.x and 2.x also without a prefix). A diffusers folder keeps those
+ * names under the same roots (gc-diffusers-names.h). An OpenCLIP checkpoint stores
  * those layers as transformer.resblocks.N.{attn.in_proj_weight, attn.out_proj, mlp.c_fc,
  * mlp.c_proj}, with q, k and v stacked by rows in in_proj_weight [3D, D] (and in_proj_bias
  * [3D]): q_proj is rows 0…D−1 of it, k_proj rows D…2D−1, v_proj rows 2D…3D−1. So a module is a

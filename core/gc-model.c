@@ -47,7 +47,7 @@ probe_prediction (gc_model *m, gc_prediction *out, gc_error *err)
 static bool
 metadata_prediction (const gc_checkpoint *c, gc_prediction *out)
 {
-  const char *type = gc_checkpoint_metadata (c, "modelspec.prediction_type");
+  const char *type = gc_checkpoint_prediction_type (c);
   if (gc_checkpoint_find (c, "v_pred") || (type && strncmp (type, "v", 1) == 0))
     *out = GC_PREDICTION_V;
   else if (type && strcmp (type, "epsilon") == 0)
@@ -76,6 +76,22 @@ decide_prediction (gc_model *m, gc_error *err)
   return GC_OK;
 }
 
+/* The block whose output conditions the UNet, counted back from the last block in the file:
+ * SD 1.x uses the last, SDXL the penultimate. SD 2.x uses the penultimate of OpenCLIP ViT-H's
+ * 24 blocks: the LDM file (OpenCLIP names) keeps all 24, while the diffusers export (Hugging
+ * Face names) drops the unused 24th, which makes the same block the last one there. */
+static int
+default_clip_skip (const gc_model *m)
+{
+  switch (m->info.family)
+    {
+    case GC_FAMILY_SD1: return 1;
+    case GC_FAMILY_SD2: return gc_text_encoder_get_config (m->text_encoder)->open_clip ? 2 : 1;
+    case GC_FAMILY_SDXL: return 2;
+    }
+  return 1;
+}
+
 static void
 configure (gc_model *m)
 {
@@ -84,34 +100,65 @@ configure (gc_model *m)
   info->latent_scale = info->family == GC_FAMILY_SDXL ? 0.13025 : 0.18215;
   /* SDXL's first encoder is CLIP like SD 1.x: pads with the end token; OpenCLIP pads with 0 */
   info->pad_id = info->family == GC_FAMILY_SD2 ? 0 : GC_TOKEN_END;
-  info->default_clip_skip = info->family == GC_FAMILY_SD1 ? 1 : 2;
+  info->default_clip_skip = default_clip_skip (m);
   info->context_dim = gc_unet_get_config (m->unet)->context_dim;
   info->latent_channels = gc_vae_latent_channels (m->vae);
   info->pixel_multiple
     = gc_vae_downscale (m->vae) * ((int64_t) 1 << gc_unet_get_config (m->unet)->downsamplings);
 }
 
-static const char *
-text_encoder_prefix (gc_family family)
+/* A text encoder of a family: where its weights are, and the activation of the model it is
+ * (the file's naming does not say: SD 2.x's OpenCLIP encoder comes in either naming). */
+typedef struct {
+  const char *prefix;
+  gc_activation activation;
+} encoder_role;
+
+static encoder_role
+first_encoder (gc_family family)
 {
   switch (family)
     {
-    case GC_FAMILY_SD1: return "cond_stage_model.transformer.";
-    case GC_FAMILY_SD2: return "cond_stage_model.model.";
-    case GC_FAMILY_SDXL: return "conditioner.embedders.0.transformer.";
+    case GC_FAMILY_SD1: /* OpenAI CLIP ViT-L */
+      return (encoder_role) { "cond_stage_model.transformer.", GC_ACT_QUICK_GELU };
+    case GC_FAMILY_SD2: /* OpenCLIP ViT-H */
+      return (encoder_role) { "cond_stage_model.model.", GC_ACT_GELU };
+    case GC_FAMILY_SDXL: /* OpenAI CLIP ViT-L */
+      return (encoder_role) { "conditioner.embedders.0.transformer.", GC_ACT_QUICK_GELU };
     }
-  return "";
+  return (encoder_role) { "", GC_ACT_QUICK_GELU };
+}
+
+/* SDXL's second encoder, OpenCLIP ViT-bigG */
+static const encoder_role sdxl_second_encoder = { "conditioner.embedders.1.model.", GC_ACT_GELU };
+
+/* The UNet attends to the encoders' states side by side: their widths must add up to its
+ * context size (a diffusers folder can mix components of different models). */
+static gc_status
+check_context_width (const gc_model *m, gc_error *err)
+{
+  int64_t width = gc_text_encoder_get_config (m->text_encoder)->width;
+  if (m->text_encoder2)
+    width += gc_text_encoder_get_config (m->text_encoder2)->width;
+  int64_t context = gc_unet_get_config (m->unet)->context_dim;
+  if (width != context)
+    return gc_error_set (err, GC_ERR_MISMATCH,
+                         "the text encoding is %lld wide but the UNet attends to a %lld-wide "
+                         "context: they come from different models",
+                         (long long) width, (long long) context);
+  return GC_OK;
 }
 
 static gc_status
 load_text_encoders (gc_model *m, gc_error *err)
 {
   gc_family family = gc_checkpoint_family (m->checkpoint);
-  gc_status s = gc_text_encoder_load (&m->text_encoder, m->checkpoint,
-                                      text_encoder_prefix (family), err);
+  encoder_role first = first_encoder (family);
+  gc_status s = gc_text_encoder_load (&m->text_encoder, m->checkpoint, first.prefix,
+                                      first.activation, err);
   if (s == GC_OK && family == GC_FAMILY_SDXL)
-    s = gc_text_encoder_load (&m->text_encoder2, m->checkpoint, "conditioner.embedders.1.model.",
-                              err);
+    s = gc_text_encoder_load (&m->text_encoder2, m->checkpoint, sdxl_second_encoder.prefix,
+                              sdxl_second_encoder.activation, err);
   if (s == GC_OK && m->text_encoder2 && gc_text_encoder_get_config (m->text_encoder2)->projection == 0)
     s = gc_error_set (err, GC_ERR_FORMAT, "SDXL's second text encoder has no text_projection");
   return s;
@@ -133,6 +180,8 @@ gc_model_open (gc_model **out, const char *checkpoint_path, const char *vocab_pa
     s = load_text_encoders (m, err);
   if (s == GC_OK)
     s = gc_unet_load (&m->unet, m->checkpoint, err);
+  if (s == GC_OK)
+    s = check_context_width (m, err);
   if (s == GC_OK)
     s = gc_vae_load (&m->vae, m->checkpoint, err);
   if (s == GC_OK)

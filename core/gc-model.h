@@ -21,7 +21,7 @@ typedef struct gc_model gc_model;
 /* How the model's prediction type was decided. */
 typedef enum {
   GC_PREDICTION_FROM_FAMILY,   /* SD 1.x and SDXL are ε models */
-  GC_PREDICTION_FROM_METADATA, /* modelspec.prediction_type, or a v_pred marker tensor */
+  GC_PREDICTION_FROM_METADATA, /* gc_checkpoint_prediction_type, or a v_pred marker tensor */
   GC_PREDICTION_FROM_PROBE,    /* one evaluation on a test input, as A1111 does for SD 2.x */
   GC_PREDICTION_FROM_USER,     /* gc_model_set_prediction */
 } gc_prediction_source;
@@ -32,7 +32,8 @@ typedef struct {
   gc_prediction prediction;  /* what the UNet predicts: it cannot be read from the shapes */
   gc_prediction_source prediction_source;
   int32_t pad_id;            /* token after the end token in a window (first encoder) */
-  int default_clip_skip;     /* 1 = last layer (SD 1.x); 2 = penultimate (SD 2.x, SDXL) */
+  int default_clip_skip;     /* 1 = last block (SD 1.x); 2 = penultimate (SDXL, SD 2.x's single
+                              * file; its diffusers export drops the last block: 1 there) */
   int64_t context_dim;
   int64_t latent_channels;
   int64_t pixel_multiple;    /* image sides must be multiples of this (64 for SD 1.x) */

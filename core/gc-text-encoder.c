@@ -8,8 +8,8 @@
 
 typedef struct {
   gc_param ln1_w, ln1_b;          /* [D] */
-  gc_param q_w, k_w, v_w;         /* CLIP: [D, D] each */
-  gc_param q_b, k_b, v_b;         /* CLIP: [D] */
+  gc_param q_w, k_w, v_w;         /* HF names: [D, D] each */
+  gc_param q_b, k_b, v_b;         /* HF names: [D] */
   gc_param qkv_w, qkv_b;          /* OpenCLIP: [3D, D], [3D] */
   gc_param out_w, out_b;          /* [D, D], [D] */
   gc_param ln2_w, ln2_b;          /* [D] */
@@ -22,7 +22,7 @@ struct gc_text_encoder {
   gc_param token_embedding;       /* [vocab, D] */
   gc_param position_embedding;    /* [positions, D] */
   gc_param final_ln_w, final_ln_b; /* [D] */
-  gc_param projection;            /* OpenCLIP: [D, projection]; CLIP: [projection, D] */
+  gc_param projection;            /* OpenCLIP: [D, projection]; HF names: [projection, D] */
   text_block *blocks;
 };
 
@@ -136,7 +136,7 @@ static gc_status
 bind_projection (gc_text_encoder *e, const gc_checkpoint *c, const char *prefix, gc_error *err)
 {
   char key[256];
-  /* OpenCLIP stores a matrix used as x·P; CLIP-with-projection stores a linear layer [P, D]. */
+  /* OpenCLIP stores a matrix used as x·P; HF names a linear layer [P, D]. */
   if (e->config.open_clip)
     snprintf (key, sizeof key, "%stext_projection", prefix);
   else
@@ -153,13 +153,14 @@ bind_projection (gc_text_encoder *e, const gc_checkpoint *c, const char *prefix,
 
 gc_status
 gc_text_encoder_load (gc_text_encoder **out, const gc_checkpoint *c, const char *prefix,
-                      gc_error *err)
+                      gc_activation activation, gc_error *err)
 {
   *out = NULL;
   gc_text_encoder *e = calloc (1, sizeof *e);
   if (e == NULL)
     return gc_error_set (err, GC_ERR_NOMEM, "out of memory loading the text encoder");
   gc_text_encoder_config *cfg = &e->config;
+  cfg->activation = activation;
   cfg->open_clip = gc_checkpoint_hasf (c, "%stoken_embedding.weight", prefix);
   cfg->layers = count_blocks (c, prefix, cfg->open_clip);
   gc_status s = bind_embeddings (e, c, prefix, err);
@@ -259,8 +260,7 @@ run_block (const gc_text_encoder *e, const text_block *b, gc_arena *scratch, flo
   if ((s = layer_norm (scratch, h, x, &b->ln2_w, &b->ln2_b, rows, d, err))
       || (s = project (scratch, mlp, cfg->mlp_width, h, &b->fc1_w, &b->fc1_b, rows, err)))
     return s;
-  gc_activation_forward (mlp, mlp, rows * cfg->mlp_width,
-                         cfg->open_clip ? GC_ACT_GELU : GC_ACT_QUICK_GELU);
+  gc_activation_forward (mlp, mlp, rows * cfg->mlp_width, cfg->activation);
   if ((s = project (scratch, h, d, mlp, &b->fc2_w, &b->fc2_b, rows, err)))
     return s;
   gc_add (x, x, h, rows * d);
@@ -317,7 +317,7 @@ pool (const gc_text_encoder *e, gc_arena *scratch, float *pooled, const float *n
         if (ids[w * cfg->positions + p] > ids[w * cfg->positions + eos])
           eos = p;
       const float *state = normed + (w * cfg->positions + eos) * cfg->width;
-      /* OpenCLIP: state[D] · P[D, proj]; CLIP: P[proj, D] · state */
+      /* OpenCLIP: state[D] · P[D, proj]; HF names: P[proj, D] · state */
       gc_matmul (pooled + w * cfg->projection, cfg->projection, state, cfg->width, false, proj,
                  cfg->open_clip ? cfg->projection : cfg->width, !cfg->open_clip, 1, cfg->projection,
                  cfg->width, 1, 0);

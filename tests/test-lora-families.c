@@ -478,11 +478,12 @@ outputs_clear (outputs *o)
 }
 
 static void
-encode (fixture *f, const gc_checkpoint *c, const char *prefix, GArray *out)
+encode (fixture *f, const gc_checkpoint *c, const char *prefix, gc_activation activation,
+        GArray *out)
 {
   gc_text_encoder *e;
   gc_error err = { 0 };
-  if (gc_text_encoder_load (&e, c, prefix, &err))
+  if (gc_text_encoder_load (&e, c, prefix, activation, &err))
     g_error ("%s", err.message);
   const gc_text_encoder_config *cfg = gc_text_encoder_get_config (e);
   int32_t ids[77];
@@ -506,11 +507,11 @@ run_model (fixture *f, const gc_checkpoint *c)
                 g_array_new (FALSE, FALSE, sizeof (float)) };
   if (gc_checkpoint_family (c) == GC_FAMILY_SDXL)
     {
-      encode (f, c, "conditioner.embedders.0.transformer.", o.text);
-      encode (f, c, "conditioner.embedders.1.model.", o.text);
+      encode (f, c, "conditioner.embedders.0.transformer.", GC_ACT_QUICK_GELU, o.text);
+      encode (f, c, "conditioner.embedders.1.model.", GC_ACT_GELU, o.text);
     }
   else
-    encode (f, c, "cond_stage_model.model.", o.text);
+    encode (f, c, "cond_stage_model.model.", GC_ACT_GELU, o.text);
   gc_unet *unet;
   gc_error err = { 0 };
   if (gc_unet_load (&unet, c, &err))

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gouache-error.h"
+#include "gouache-sqlite.h"
 #include "gouache-history.h"
 #include "gouache-png.h"
 
@@ -111,74 +112,6 @@ gouache_history_entry_get_thumbnail (const GouacheHistoryEntry *entry)
 
 /* SQLite -------------------------------------------------------------------- */
 
-/* context: a whole translated sentence; SQLite's own message follows it. */
-static gboolean
-set_sqlite_error (GouacheHistory  *self,
-                  GError         **error,
-                  const char      *context)
-{
-  g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_IO,
-               "%s: %s", context, self->db ? sqlite3_errmsg (self->db) : g_strerror (ENOMEM));
-  return FALSE;
-}
-
-static gboolean
-exec (GouacheHistory  *self,
-      const char      *sql,
-      GError         **error)
-{
-  if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-    return set_sqlite_error (self, error, _("Could not open the image history"));
-
-  return TRUE;
-}
-
-static int
-schema_version (GouacheHistory *self)
-{
-  sqlite3_stmt *statement = NULL;
-  int version = -1;
-
-  if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &statement, NULL) == SQLITE_OK &&
-      sqlite3_step (statement) == SQLITE_ROW)
-    version = sqlite3_column_int (statement, 0);
-  sqlite3_finalize (statement);
-
-  return version;
-}
-
-static gboolean
-migrate (GouacheHistory  *self,
-         GError         **error)
-{
-  int version = schema_version (self);
-
-  if (version < 0)
-    return set_sqlite_error (self, error, _("Could not read the image history"));
-
-  if (version > SCHEMA_VERSION)
-    {
-      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_UNSUPPORTED,
-                   _("The image history in “%s” was written by a newer version of Gouache"),
-                   self->path);
-      return FALSE;
-    }
-
-  if (version == SCHEMA_VERSION)
-    return TRUE;
-
-  /* Version 0 is an empty file: create everything in one transaction. */
-  if (!exec (self, "BEGIN IMMEDIATE", error))
-    return FALSE;
-  if (!exec (self, schema_v1, error))
-    {
-      sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-      return FALSE;
-    }
-
-  return exec (self, "COMMIT", error);
-}
-
 static gboolean
 prepare (GouacheHistory  *self,
          const char      *sql,
@@ -186,7 +119,7 @@ prepare (GouacheHistory  *self,
          GError         **error)
 {
   if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, statement, NULL) != SQLITE_OK)
-    return set_sqlite_error (self, error, _("Could not read the image history"));
+    return gouache_sqlite_error (self->db, _("Could not read the image history"), error);
 
   return TRUE;
 }
@@ -195,28 +128,17 @@ static gboolean
 gouache_history_open (GouacheHistory  *self,
                       GError         **error)
 {
-  g_autofree char *folder = g_path_get_dirname (self->path);
+  static const GouacheSqliteMessages messages = {
+    N_("Could not open the image history"),
+    N_("Could not read the image history"),
+    N_("The image history in “%s” was written by a newer version of Gouache"),
+  };
 
-  if (g_mkdir_with_parents (folder, 0700) != 0)
-    {
-      int saved_errno = errno;
+  self->db = gouache_sqlite_open (self->path, SCHEMA_VERSION, schema_v1, NULL, &messages, error);
+  if (self->db == NULL)
+    return FALSE;
 
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   _("Could not create the folder “%s”: %s"), folder, g_strerror (saved_errno));
-      return FALSE;
-    }
-
-  if (sqlite3_open_v2 (self->path, &self->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                       NULL) != SQLITE_OK)
-    return set_sqlite_error (self, error, _("Could not open the image history"));
-
-  sqlite3_busy_timeout (self->db, 5000);
-
-  return exec (self, "PRAGMA journal_mode = WAL", error) &&
-         exec (self, "PRAGMA synchronous = NORMAL", error) &&
-         migrate (self, error) &&
-         prepare (self,
+  return prepare (self,
                   "INSERT INTO images (created, path, parameters, styles, width, height, thumbnail)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                   &self->insert, error) &&
@@ -279,7 +201,7 @@ insert_entry (GouacheHistory       *self,
   if (ok)
     entry->id = sqlite3_last_insert_rowid (self->db);
   else
-    set_sqlite_error (self, error, _("Could not write to the image history"));
+    gouache_sqlite_error (self->db, _("Could not write to the image history"), error);
   sqlite3_reset (self->insert);
   sqlite3_clear_bindings (self->insert);
   g_mutex_unlock (&self->lock);
@@ -592,7 +514,7 @@ gouache_history_list (GouacheHistory  *self,
   while ((status = sqlite3_step (self->list)) == SQLITE_ROW)
     g_ptr_array_add (entries, entry_from_row (self->list));
   if (status != SQLITE_DONE)
-    set_sqlite_error (self, error, _("Could not read the image history"));
+    gouache_sqlite_error (self->db, _("Could not read the image history"), error);
   sqlite3_reset (self->list);
   g_mutex_unlock (&self->lock);
 
@@ -622,7 +544,7 @@ gouache_history_remove (GouacheHistory  *self,
   sqlite3_bind_int64 (self->remove, 1, id);
   ok = sqlite3_step (self->remove) == SQLITE_DONE;
   if (!ok)
-    set_sqlite_error (self, error, _("Could not write to the image history"));
+    gouache_sqlite_error (self->db, _("Could not write to the image history"), error);
   sqlite3_reset (self->remove);
   g_mutex_unlock (&self->lock);
 

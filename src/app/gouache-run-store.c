@@ -6,13 +6,13 @@
 
 #define G_LOG_DOMAIN "gouache-run-store"
 
-#include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <sqlite3.h>
 
 #include "gouache-error.h"
+#include "gouache-sqlite.h"
 #include "gouache-run-store.h"
 
 /* The schema this code writes; PRAGMA user_version holds it. */
@@ -221,104 +221,24 @@ gouache_run_sample_free (GouacheRunSample *sample)
 /* SQLite -------------------------------------------------------------------- */
 
 static gboolean
-set_sqlite_error (GouacheRunStore  *self,
-                  GError          **error,
-                  const char       *context)
-{
-  g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_IO,
-               "%s: %s", context, self->db ? sqlite3_errmsg (self->db) : g_strerror (ENOMEM));
-  return FALSE;
-}
-
-static gboolean
-exec (GouacheRunStore  *self,
-      const char       *sql,
-      GError          **error)
-{
-  if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-    return set_sqlite_error (self, error, _("Could not open the training runs"));
-
-  return TRUE;
-}
-
-static int
-schema_version (GouacheRunStore *self)
-{
-  sqlite3_stmt *statement = NULL;
-  int version = -1;
-
-  if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &statement, NULL) == SQLITE_OK &&
-      sqlite3_step (statement) == SQLITE_ROW)
-    version = sqlite3_column_int (statement, 0);
-  sqlite3_finalize (statement);
-
-  return version;
-}
-
-static gboolean
-migrate (GouacheRunStore  *self,
-         GError          **error)
-{
-  int version = schema_version (self);
-
-  if (version < 0)
-    return set_sqlite_error (self, error, _("Could not read the training runs"));
-
-  if (version > SCHEMA_VERSION)
-    {
-      g_set_error (error, GOUACHE_ERROR, GOUACHE_ERROR_UNSUPPORTED,
-                   _("The training runs in “%s” were written by a newer version of Gouache"),
-                   self->path);
-      return FALSE;
-    }
-
-  if (version == SCHEMA_VERSION)
-    return TRUE;
-
-  /* Version 0 is an empty file: create everything in one transaction. */
-  if (!exec (self, "BEGIN IMMEDIATE", error))
-    return FALSE;
-  if (!exec (self, schema_v1, error))
-    {
-      sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-      return FALSE;
-    }
-
-  return exec (self, "COMMIT", error);
-}
-
-static gboolean
 gouache_run_store_open (GouacheRunStore  *self,
                         GError          **error)
 {
-  g_autofree char *folder = g_path_get_dirname (self->path);
+  static const GouacheSqliteMessages messages = {
+    N_("Could not open the training runs"),
+    N_("Could not read the training runs"),
+    N_("The training runs in “%s” were written by a newer version of Gouache"),
+  };
 
-  if (g_mkdir_with_parents (folder, 0700) != 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   _("Could not create the folder “%s”: %s"), folder, g_strerror (saved_errno));
-      return FALSE;
-    }
-
-  if (sqlite3_open_v2 (self->path, &self->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                       NULL) != SQLITE_OK)
-    return set_sqlite_error (self, error, _("Could not open the training runs"));
-
-  sqlite3_busy_timeout (self->db, 5000);
-
-  if (!exec (self, "PRAGMA journal_mode = WAL", error) ||
-      !exec (self, "PRAGMA synchronous = NORMAL", error) ||
-      !exec (self, "PRAGMA foreign_keys = ON", error) ||
-      !migrate (self, error))
+  self->db = gouache_sqlite_open (self->path, SCHEMA_VERSION, schema_v1, "PRAGMA foreign_keys = ON",
+                                  &messages, error);
+  if (self->db == NULL)
     return FALSE;
 
   for (int i = 0; i < N_STATEMENTS; i++)
     if (sqlite3_prepare_v3 (self->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &self->statements[i], NULL) != SQLITE_OK)
-      return set_sqlite_error (self, error, _("Could not read the training runs"));
+      return gouache_sqlite_error (self->db, _("Could not read the training runs"), error);
 
   return TRUE;
 }
@@ -382,7 +302,7 @@ step_done (GouacheRunStore  *self,
   gboolean ok = sqlite3_step (s) == SQLITE_DONE;
 
   if (!ok)
-    set_sqlite_error (self, error, _("Could not save the training run"));
+    gouache_sqlite_error (self->db, _("Could not save the training run"), error);
   sqlite3_reset (s);
   return ok;
 }
@@ -456,7 +376,7 @@ gouache_run_store_begin (GouacheRunStore   *self,
 
   g_return_val_if_fail (GOUACHE_IS_RUN_STORE (self), 0);
 
-  if (!exec (self, "BEGIN IMMEDIATE", error))
+  if (!gouache_sqlite_exec (self->db, "BEGIN IMMEDIATE", _("Could not save the training run"), error))
     return 0;
 
   s = statement (self, INSERT_RUN);
@@ -489,7 +409,7 @@ gouache_run_store_begin (GouacheRunStore   *self,
         goto rollback;
     }
 
-  if (!exec (self, "COMMIT", error))
+  if (!gouache_sqlite_exec (self->db, "COMMIT", _("Could not save the training run"), error))
     goto rollback;
   return id;
 
@@ -638,7 +558,7 @@ each_row (GouacheRunStore  *self,
     row (s, data);
   sqlite3_reset (s);
   if (rc != SQLITE_DONE)
-    return set_sqlite_error (self, error, _("Could not read the training runs"));
+    return gouache_sqlite_error (self->db, _("Could not read the training runs"), error);
   return TRUE;
 }
 

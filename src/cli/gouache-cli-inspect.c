@@ -30,8 +30,10 @@ print_model (gc_model *m, const char *path)
   for (int d = 0; d < GC_DTYPE_COUNT; d++)
     if (by_dtype[d])
       printf (", %zu %s", by_dtype[d], gc_dtype_name ((gc_dtype) d));
-  printf ("\ntext encoder   %lld layers, width %lld, %lld heads%s\n", (long long) t->layers,
-          (long long) t->width, (long long) t->heads, t->open_clip ? " (OpenCLIP)" : " (CLIP)");
+  printf ("\ntext encoder   %lld layers, width %lld, %lld heads, %s (%s names)\n",
+          (long long) t->layers, (long long) t->width, (long long) t->heads,
+          t->activation == GC_ACT_GELU ? "GELU" : "quick-GELU",
+          t->open_clip ? "OpenCLIP" : "Hugging Face");
   printf ("UNet           %lld base channels, context %lld, latents %lld channels\n",
           (long long) u->model_channels, (long long) u->context_dim, (long long) u->in_channels);
   printf ("prediction     %s (%s)\n", gc_prediction_name (info->prediction),
