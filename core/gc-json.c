@@ -6,7 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_DEPTH = 64, BLOCK_SIZE = 64 * 1024 };
+enum {
+  MAX_DEPTH = 64,
+  BLOCK_SIZE = 64 * 1024,
+  /* Values one document may hold. A value costs about 40 bytes here, so this bounds what a
+   * hostile file can make us allocate (~320 MiB) while leaving room for a million tensors. */
+  MAX_VALUES = 1 << 23,
+};
 
 struct gc_json_value {
   gc_json_type type;
@@ -49,6 +55,7 @@ typedef struct {
   gc_json_value *stack;
   size_t stack_count;
   size_t stack_capacity;
+  size_t values; /* parsed so far, against MAX_VALUES */
   gc_error *err;
 } parser;
 
@@ -365,6 +372,9 @@ parse_string (parser *p, const char **chars, size_t *length)
 static gc_status
 stack_push (parser *p, const gc_json_value *value)
 {
+  if (++p->values > MAX_VALUES)
+    return gc_error_set (p->err, GC_ERR_FORMAT,
+                         "JSON with more than %d values: too large to be a header", MAX_VALUES);
   if (p->stack_count == p->stack_capacity)
     {
       size_t capacity = p->stack_capacity ? p->stack_capacity * 2 : 64;

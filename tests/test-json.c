@@ -176,6 +176,24 @@ test_refusals (void)
   assert_refused ("[1]", 2, "','", 2);
 }
 
+/* A hostile header of millions of tiny values is refused before it can exhaust memory. */
+static void
+test_value_limit (void)
+{
+  enum { COUNT = (1 << 23) + 1 };
+  GString *text = g_string_sized_new (2 * COUNT + 2);
+  g_string_append_c (text, '[');
+  for (int i = 0; i < COUNT; i++)
+    g_string_append (text, i ? ",0" : "0");
+  g_string_append_c (text, ']');
+  gc_json *doc = NULL;
+  gc_error err = { 0 };
+  g_assert_cmpint (gc_json_parse (&doc, text->str, text->len, &err), ==, GC_ERR_FORMAT);
+  g_assert_nonnull (strstr (err.message, "values"));
+  g_assert_null (doc);
+  g_string_free (text, TRUE);
+}
+
 static void
 test_quote_like_python (void)
 {
@@ -204,6 +222,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/json/duplicate-keys", test_duplicate_keys_kept);
   g_test_add_func ("/core/json/depth-limit", test_depth_limit);
   g_test_add_func ("/core/json/refusals", test_refusals);
+  g_test_add_func ("/core/json/value-limit", test_value_limit);
   g_test_add_func ("/core/json/quote", test_quote_like_python);
   return g_test_run ();
 }
