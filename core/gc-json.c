@@ -1,10 +1,10 @@
 #include "gc-json.h"
 
 #include <errno.h>
-#include <locale.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "gc-c-locale.h"
 
 enum {
   MAX_DEPTH = 64,
@@ -602,28 +602,13 @@ gc_json_string (const gc_json_value *value, size_t *length)
   return value->text.chars;
 }
 
-/* strtod reads the decimal point of the current locale; JSON always uses '.', so numbers are
- * converted under the C locale whatever the application has set. */
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-static void
-make_c_locale (void)
-{
-  c_locale = newlocale (LC_NUMERIC_MASK, "C", (locale_t) 0);
-}
-
 double
 gc_json_number (const gc_json_value *value)
 {
   if (value->type != GC_JSON_NUMBER)
     return 0.0;
-  pthread_once (&c_locale_once, make_c_locale);
-  locale_t previous = c_locale ? uselocale (c_locale) : (locale_t) 0;
-  double d = strtod (value->text.chars, NULL);
-  if (c_locale)
-    uselocale (previous);
-  return d;
+  /* JSON always writes '.', whatever the application's locale */
+  return gc_c_strtod (value->text.chars, NULL);
 }
 
 /* The magnitude of an integer-form number; false for fractions, exponents and overflow. */

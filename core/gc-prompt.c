@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gc-c-locale.h"
+
 enum { MAX_NESTING = 256 };
 
 typedef struct {
@@ -92,7 +94,7 @@ match_weight (const char *s, double *weight)
   if (i == digits)
     return 0;
   char *end;
-  *weight = strtod (s + number, &end);
+  *weight = gc_c_strtod (s + number, &end); /* "1.3" in every locale */
   if (end != s + i)
     return 0; /* "1.2.3" is not a number */
   while (isspace ((unsigned char) s[i]))

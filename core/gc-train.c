@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gc-adamw.h"
+#include "gc-c-locale.h"
 #include "gc-pipeline.h"
 #include "gc-safetensors.h"
 #include "gc-schedule.h"
@@ -190,7 +191,7 @@ static void
 describe_run (gc_trainer *t, const gc_train_image *train, const gc_train_image *val, size_t n_val)
 {
   const gc_train_config *c = &t->config;
-  snprintf (t->settings, sizeof t->settings,
+  gc_c_snprintf (t->settings, sizeof t->settings,
             "rank=%" PRId64 " alpha=%.17g targets=%u modules=%zu steps=%" PRId64
             " batch=%" PRId64 " accumulation=%" PRId64 " lr=%.17g schedule=%d warmup=%" PRId64
             " weight_decay=%.17g min_snr_gamma=%.17g noise_offset=%.17g flip=%d seed=%" PRIu64
@@ -828,8 +829,8 @@ gc_trainer_save_state (gc_trainer *t, const char *path, gc_error *err)
   snprintf (adam, sizeof adam, "%" PRId64, t->opt.step);
   snprintf (epoch, sizeof epoch, "%" PRId64, t->epoch);
   snprintf (position, sizeof position, "%" PRId64, t->position);
-  snprintf (first, sizeof first, "%.17g", t->first_val);
-  snprintf (last, sizeof last, "%.17g", t->last_val);
+  gc_c_snprintf (first, sizeof first, "%.17g", t->first_val);
+  gc_c_snprintf (last, sizeof last, "%.17g", t->last_val);
   rng_to_hex (&t->rng, rng);
   const char *metadata[] = {
     "gouache_train_state", version, "step", step, "adamw_step", adam, "epoch", epoch,
@@ -922,8 +923,8 @@ gc_trainer_resume (gc_trainer *t, const char *path, gc_error *err)
       t->position = position < t->n_batches ? position : t->n_batches;
       const char *first = gc_safetensors_metadata (file, "validation_first");
       const char *last = gc_safetensors_metadata (file, "validation_last");
-      t->first_val = first ? strtod (first, NULL) : NAN;
-      t->last_val = last ? strtod (last, NULL) : NAN;
+      t->first_val = first ? gc_c_strtod (first, NULL) : NAN;
+      t->last_val = last ? gc_c_strtod (last, NULL) : NAN;
       gc_styles_release (gc_model_styles (t->model));
     }
   gc_safetensors_close (file);
@@ -941,19 +942,19 @@ gc_trainer_write_lora (gc_trainer *t, const char *path, const char *const *metad
   char gamma[40], offset[40], seed[32], epoch[32], optimizer[96], clip_skip[16], alpha[40];
   snprintf (steps, sizeof steps, "%" PRId64, t->step);
   snprintf (max_steps, sizeof max_steps, "%" PRId64, c->steps);
-  snprintf (lr, sizeof lr, "%g", c->learning_rate);
+  gc_c_snprintf (lr, sizeof lr, "%g", c->learning_rate);
   snprintf (warmup, sizeof warmup, "%" PRId64, c->warmup);
   snprintf (batch, sizeof batch, "%" PRId64, c->batch);
   snprintf (accumulation, sizeof accumulation, "%" PRId64, c->accumulation);
   snprintf (images, sizeof images, "%zu", t->n_train);
-  snprintf (gamma, sizeof gamma, "%g", c->min_snr_gamma);
-  snprintf (offset, sizeof offset, "%g", c->noise_offset);
+  gc_c_snprintf (gamma, sizeof gamma, "%g", c->min_snr_gamma);
+  gc_c_snprintf (offset, sizeof offset, "%g", c->noise_offset);
   snprintf (seed, sizeof seed, "%" PRIu64, c->seed);
   snprintf (epoch, sizeof epoch, "%" PRId64, t->epoch);
-  snprintf (optimizer, sizeof optimizer, "torch.optim.AdamW(weight_decay=%g)", c->weight_decay);
+  gc_c_snprintf (optimizer, sizeof optimizer, "torch.optim.AdamW(weight_decay=%g)", c->weight_decay);
   snprintf (clip_skip, sizeof clip_skip, "%d",
             c->clip_skip ? c->clip_skip : gc_model_get_info (t->model)->default_clip_skip);
-  snprintf (alpha, sizeof alpha, "%g", c->alpha);
+  gc_c_snprintf (alpha, sizeof alpha, "%g", c->alpha);
   const char *ours[] = {
     "ss_steps", steps, "ss_max_train_steps", max_steps, "ss_learning_rate", lr,
     "ss_unet_lr", lr, "ss_text_encoder_lr", "0", "ss_network_train_unet_only", "True",

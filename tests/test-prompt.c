@@ -2,6 +2,7 @@
  * chunking into 75-token windows. Expected values are those of A1111's parse_prompt_attention
  * (the examples of its docstring). */
 #include <glib.h>
+#include <locale.h>
 #include <math.h>
 
 #include "gc-prompt.h"
@@ -52,6 +53,19 @@ test_emphasis (void)
   CHECK ("[faded]", { "faded", 1 / 1.1 });
   CHECK ("a time: 12:30", { "a time: 12:30", 1.0 });
   CHECK ("", { "", 1.0 });
+}
+
+/* GTK sets the user's locale: on a German desktop "(word:1.3)" must still weigh 1.3. */
+static void
+test_emphasis_in_a_comma_locale (void)
+{
+  if (setlocale (LC_NUMERIC, "de_DE.UTF-8") == NULL && setlocale (LC_NUMERIC, "fr_FR.UTF-8") == NULL)
+    {
+      g_test_skip ("no locale with a decimal comma is installed");
+      return;
+    }
+  CHECK ("a (lighthouse:1.3)", { "a ", 1.0 }, { "lighthouse", 1.3 });
+  setlocale (LC_NUMERIC, "C");
 }
 
 static void
@@ -136,6 +150,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/core/prompt/emphasis", test_emphasis);
+  g_test_add_func ("/core/prompt/emphasis-comma-locale", test_emphasis_in_a_comma_locale);
   g_test_add_func ("/core/prompt/break", test_break);
   g_test_add_func ("/core/prompt/windows", test_windows);
   g_test_add_func ("/core/prompt/apply-weights", test_apply_weights_keeps_mean);

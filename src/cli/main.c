@@ -1,6 +1,7 @@
 /* gouache-cli: everything Gouache does, without a display. */
 #include "config.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,8 @@ usage (FILE *out)
 int
 main (int argc, char **argv)
 {
+  /* messages and --help are UTF-8: let the C library know the terminal's charset */
+  setlocale (LC_ALL, "");
   if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
       || strcmp (argv[1], "help") == 0)
     {
@@ -53,6 +56,10 @@ main (int argc, char **argv)
     }
   for (size_t i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].run (argc - 1, argv + 1);
+      {
+        g_autofree char *name = g_strdup_printf ("gouache-cli %s", commands[i].name);
+        g_set_prgname (name); /* "Usage: gouache-cli generate …" in --help */
+        return commands[i].run (argc - 1, argv + 1);
+      }
   return gouache_cli_fail ("unknown command '%s' (see gouache-cli --help)", argv[1]);
 }
