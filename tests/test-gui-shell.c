@@ -11,84 +11,18 @@
 #include <gtk/gtk.h>
 #include <string.h>
 
-#include "gouache-application.h"
 #include "gouache-config-keys.h"
 #include "gouache-preferences-dialog.h"
-#include "gouache-window.h"
+#include "gui-test-support.h"
 
-#define APP_ID "io.github.gouache.Gouache"
+/* Nothing here is slow: a wait longer than this is a hang. */
+#define WAIT_SECONDS 5
 
 static GouacheApplication *application;
 static GSettings *settings;
 static char *models_dir;
 
-/* Widget-tree helpers ---------------------------------------------------- */
-
-typedef gboolean (*WidgetMatch) (GtkWidget *widget, gconstpointer data);
-
-static void
-collect_cb (GtkWidget *widget,
-            gpointer   user_data)
-{
-  GPtrArray *all = user_data;
-
-  g_ptr_array_add (all, widget);
-  if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), collect_cb, all);
-}
-
-static GtkWidget *
-find_widget (GtkWidget     *root,
-             WidgetMatch    match,
-             gconstpointer  data)
-{
-  g_autoptr(GPtrArray) all = g_ptr_array_new ();
-
-  collect_cb (root, all);
-  for (guint i = 0; i < all->len; i++)
-    if (match (all->pdata[i], data))
-      return all->pdata[i];
-
-  return NULL;
-}
-
-static gboolean
-is_label_with_text (GtkWidget     *widget,
-                    gconstpointer  text)
-{
-  return GTK_IS_LABEL (widget) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (widget)), text) == 0;
-}
-
-static gboolean
-is_button_with_label (GtkWidget     *widget,
-                      gconstpointer  label)
-{
-  return GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0;
-}
-
-static gboolean
-has_tooltip (GtkWidget     *widget,
-             gconstpointer  tooltip)
-{
-  g_autofree char *text = gtk_widget_get_tooltip_text (widget);
-
-  return g_strcmp0 (text, tooltip) == 0;
-}
-
-static gboolean
-is_of_type (GtkWidget     *widget,
-            gconstpointer  type)
-{
-  return G_TYPE_CHECK_INSTANCE_TYPE (widget, GPOINTER_TO_SIZE (type));
-}
-
-static guint
-count_list_rows (GtkListBox *list)
-{
-  g_autoptr(GList) rows = gtk_container_get_children (GTK_CONTAINER (list));
-
-  return g_list_length (rows);
-}
+/* Helpers ---------------------------------------------------------------- */
 
 /* The list under "Recent Models" (the window has other lists: styles, presets). */
 static GtkWidget *
@@ -98,107 +32,6 @@ find_recent_list (GtkWidget *window)
 
   g_assert_nonnull (title);
   return find_widget (gtk_widget_get_parent (title), is_of_type, GSIZE_TO_POINTER (GTK_TYPE_LIST_BOX));
-}
-
-/* Main-loop helpers ------------------------------------------------------ */
-
-static gboolean
-flag_timeout_cb (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Spins the main loop until *@flag is set, failing after five seconds. */
-static void
-wait_for_flag (const gboolean *flag)
-{
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (5, flag_timeout_cb, &timed_out);
-
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-
-  g_assert_false (timed_out);
-  g_source_remove (timeout);
-}
-
-static void
-drain_main_loop (void)
-{
-  while (g_main_context_pending (NULL))
-    g_main_context_iteration (NULL, FALSE);
-}
-
-static gboolean
-drawn_cb (GtkWidget *widget,
-          cairo_t   *cr,
-          gpointer   user_data)
-{
-  gboolean *drawn = user_data;
-
-  *drawn = TRUE;
-  return FALSE;
-}
-
-/* Waits until @window is mapped and has painted itself completely. */
-static void
-wait_for_paint (GtkWidget *window)
-{
-  gboolean drawn = FALSE;
-  gulong handler = g_signal_connect_after (window, "draw", G_CALLBACK (drawn_cb), &drawn);
-
-  gtk_widget_queue_draw (window);
-  wait_for_flag (&drawn);
-  g_signal_handler_disconnect (window, handler);
-
-  drain_main_loop ();
-  gdk_display_sync (gtk_widget_get_display (window));
-}
-
-/* Reads @window's pixels back from the X server, saves them as @name in the
- * build directory and checks they are a real picture of the window. */
-static GdkPixbuf *
-take_screenshot (GtkWidget  *window,
-                 const char *name)
-{
-  GdkWindow *gdk_window = gtk_widget_get_window (window);
-  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, name, NULL);
-  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
-  g_autoptr(GError) error = NULL;
-  GdkPixbuf *pixbuf;
-  int width, height, stride, channels;
-  const guchar *pixels;
-
-  wait_for_paint (window);
-
-  width = gdk_window_get_width (gdk_window);
-  height = gdk_window_get_height (gdk_window);
-  pixbuf = gdk_pixbuf_get_from_window (gdk_window, 0, 0, width, height);
-  g_assert_nonnull (pixbuf);
-  g_assert_cmpint (gdk_pixbuf_get_width (pixbuf), ==, gtk_widget_get_allocated_width (window));
-  g_assert_cmpint (gdk_pixbuf_get_height (pixbuf), ==, gtk_widget_get_allocated_height (window));
-
-  gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
-  g_assert_no_error (error);
-  g_test_message ("screenshot: %s", path);
-
-  /* A drawn window has text, borders and an icon: many colours, not one. */
-  stride = gdk_pixbuf_get_rowstride (pixbuf);
-  channels = gdk_pixbuf_get_n_channels (pixbuf);
-  pixels = gdk_pixbuf_read_pixels (pixbuf);
-  for (int y = 0; y < height; y += 2)
-    for (int x = 0; x < width; x += 2)
-      {
-        const guchar *p = pixels + y * stride + x * channels;
-
-        g_hash_table_add (colours, GUINT_TO_POINTER (p[0] << 16 | p[1] << 8 | p[2]));
-      }
-  g_assert_cmpuint (g_hash_table_size (colours), >, 32);
-
-  return pixbuf;
 }
 
 /* The colour at the centre of @widget's left edge, inside @window's shot. */
@@ -223,15 +56,6 @@ pixel_inside (GdkPixbuf *shot,
 }
 
 /* Fixtures --------------------------------------------------------------- */
-
-static GouacheWindow *
-get_window (void)
-{
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (application));
-
-  g_assert_true (GOUACHE_IS_WINDOW (window));
-  return GOUACHE_WINDOW (window);
-}
 
 static char *
 make_file (const char *name)
@@ -339,7 +163,7 @@ test_open_model (void)
 
   list = find_recent_list (GTK_WIDGET (window));
   g_assert_nonnull (list);
-  g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, 1);
+  g_assert_cmpuint (count_children (GTK_CONTAINER (list)), ==, 1);
   g_assert_true (gtk_widget_get_mapped (list));
 
   g_signal_handlers_disconnect_by_data (window, &chosen);
@@ -376,7 +200,7 @@ test_recent_models (void)
   g_assert_cmpstr (recent[9], ==, paths->pdata[2]);
 
   list = find_recent_list (window);
-  g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, GOUACHE_RECENT_MODELS_MAX);
+  g_assert_cmpuint (count_children (GTK_CONTAINER (list)), ==, GOUACHE_RECENT_MODELS_MAX);
 
   /* Keep three, and delete one of them: models gone from disk are not offered. */
   kept[0] = recent[0];
@@ -384,7 +208,7 @@ test_recent_models (void)
   kept[2] = recent[2];
   g_assert_cmpint (g_unlink (paths->pdata[11]), ==, 0);
   g_settings_set_strv (settings, GOUACHE_SETTINGS_RECENT_MODELS, kept);
-  g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, 2);
+  g_assert_cmpuint (count_children (GTK_CONTAINER (list)), ==, 2);
   shot = take_screenshot (window, "gui-shell-recent.png");
 }
 
@@ -430,13 +254,13 @@ test_refused_models (void)
   g_assert_true (open_path (vanishing, NULL));
   g_assert_cmpint (g_unlink (vanishing), ==, 0);
   list = find_recent_list (GTK_WIDGET (window));
-  rows = count_list_rows (GTK_LIST_BOX (list));
+  rows = count_children (GTK_CONTAINER (list));
   row = GTK_WIDGET (gtk_list_box_get_row_at_index (GTK_LIST_BOX (list), 0));
   g_assert_true (gtk_widget_activate (row));
   info_bar = find_widget (GTK_WIDGET (window), is_of_type, GSIZE_TO_POINTER (GTK_TYPE_INFO_BAR));
   g_assert_true (gtk_info_bar_get_revealed (GTK_INFO_BAR (info_bar)));
   g_assert_nonnull (find_widget (info_bar, is_label_with_text, "“Vanishing.safetensors” no longer exists."));
-  g_assert_cmpuint (count_list_rows (GTK_LIST_BOX (list)), ==, rows - 1);
+  g_assert_cmpuint (count_children (GTK_CONTAINER (list)), ==, rows - 1);
   shot = take_screenshot (GTK_WIDGET (window), "gui-shell-error.png");
   gtk_info_bar_response (GTK_INFO_BAR (info_bar), GTK_RESPONSE_CLOSE);
   g_assert_false (gtk_info_bar_get_revealed (GTK_INFO_BAR (info_bar)));
@@ -526,18 +350,6 @@ test_preferences (void)
   g_assert_null (find_preferences_dialog ());
 }
 
-static GtkWidget *
-find_toplevel (GType type)
-{
-  g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data, type) && gtk_widget_get_visible (l->data))
-      return l->data;
-
-  return NULL;
-}
-
 static void
 test_file_chooser (void)
 {
@@ -611,80 +423,22 @@ test_window_state (void)
   g_assert_false (g_settings_get_boolean (settings, GOUACHE_SETTINGS_WINDOW_MAXIMIZED));
 }
 
-static void
-test_no_display (void)
-{
-  g_test_skip ("No display: run it with xvfb-run (meson does when xvfb-run is installed)");
-}
-
-/* The window keeps its history and presets under XDG_DATA_HOME: use temporary folders.
- * XDG_DATA_DIRS stays, for GTK's icons. */
-static char *
-use_temporary_folders (void)
-{
-  const char *names[] = { "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME" };
-  char *root = g_dir_make_tmp ("gouache-shell-XXXXXX", NULL);
-
-  g_assert_nonnull (root);
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (root, names[i], NULL);
-
-      g_mkdir (path, 0700);
-      g_setenv (names[i], path, TRUE);
-    }
-
-  return root;
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 int
 main (int   argc,
       char *argv[])
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *xdg_root = use_temporary_folders ();
+  g_autofree char *xdg_root = use_temporary_folders ("gouache-shell-XXXXXX");
   int status;
 
-  g_test_init (&argc, &argv, NULL);
+  if (!gui_test_init (&argc, &argv, "/gui/shell/no-display", WAIT_SECONDS))
+    return g_test_run ();
 
-  if (!gtk_init_check (&argc, &argv))
-    {
-      g_test_add_func ("/gui/shell/no-display", test_no_display);
-      return g_test_run ();
-    }
-
-  g_assert_cmpstr (g_getenv ("GSETTINGS_BACKEND"), ==, "memory");
-  /* Revealers and the like reach their end state at once. */
-  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
   settings = g_settings_new (GOUACHE_SETTINGS_SCHEMA);
   models_dir = g_dir_make_tmp ("gouache-test-XXXXXX", &error);
   g_assert_no_error (error);
 
-  application = g_object_new (GOUACHE_TYPE_APPLICATION,
-                              "application-id", APP_ID,
-                              "flags", G_APPLICATION_NON_UNIQUE,
-                              NULL);
-  g_application_register (G_APPLICATION (application), NULL, &error);
-  g_assert_no_error (error);
-  g_application_activate (G_APPLICATION (application));
+  application = gui_test_start_application ();
 
   g_test_add_func ("/gui/shell/empty-state", test_empty_state);
   g_test_add_func ("/gui/shell/open-model", test_open_model);

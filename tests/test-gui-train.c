@@ -13,17 +13,14 @@
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
-#include <string.h>
 
-#include "gouache-application.h"
 #include "gouache-config-keys.h"
 #include "gouache-png.h"
 #include "gouache-run-store.h"
 #include "gouache-style-row.h"
 #include "gouache-training-page.h"
-#include "gouache-window.h"
+#include "gui-test-support.h"
 
-#define APP_ID "io.github.gouache.Gouache"
 #define WAIT_SECONDS 180
 #define IMAGES 16
 #define SIDE 64
@@ -35,59 +32,6 @@ static char *dataset_dir;
 
 /* Widgets -------------------------------------------------------------------- */
 
-typedef gboolean (*WidgetMatch) (GtkWidget *widget, gconstpointer data);
-
-static void
-collect_cb (GtkWidget *widget,
-            gpointer   user_data)
-{
-  g_ptr_array_add (user_data, widget);
-  if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), collect_cb, user_data);
-}
-
-static GtkWidget *
-find_widget (GtkWidget     *root,
-             WidgetMatch    match,
-             gconstpointer  data)
-{
-  g_autoptr(GPtrArray) all = g_ptr_array_new ();
-
-  collect_cb (root, all);
-  for (guint i = 0; i < all->len; i++)
-    if (match (all->pdata[i], data))
-      return all->pdata[i];
-  return NULL;
-}
-
-static gboolean
-is_of_type (GtkWidget     *widget,
-            gconstpointer  type)
-{
-  return G_TYPE_CHECK_INSTANCE_TYPE (widget, GPOINTER_TO_SIZE (type));
-}
-
-static gboolean
-is_button_with_label (GtkWidget     *widget,
-                      gconstpointer  label)
-{
-  return GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0;
-}
-
-static gboolean
-is_label_containing (GtkWidget     *widget,
-                     gconstpointer  text)
-{
-  return GTK_IS_LABEL (widget) && strstr (gtk_label_get_text (GTK_LABEL (widget)), text) != NULL;
-}
-
-static gboolean
-is_accessible_named (GtkWidget     *widget,
-                     gconstpointer  name)
-{
-  return g_strcmp0 (atk_object_get_name (gtk_widget_get_accessible (widget)), name) == 0;
-}
-
 static gboolean
 is_sample (GtkWidget     *widget,
            gconstpointer  data)
@@ -97,24 +41,7 @@ is_sample (GtkWidget     *widget,
   return GTK_IS_IMAGE (widget) && tooltip != NULL && g_str_has_prefix (tooltip, "After step");
 }
 
-static gboolean
-is_mnemonic_label (GtkWidget     *widget,
-                   gconstpointer  label)
-{
-  return GTK_IS_LABEL (widget) && g_strcmp0 (gtk_label_get_label (GTK_LABEL (widget)), label) == 0 &&
-         gtk_label_get_mnemonic_widget (GTK_LABEL (widget)) != NULL;
-}
-
 static guint count_samples (void);
-
-static GouacheWindow *
-get_window (void)
-{
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (application));
-
-  g_assert_true (GOUACHE_IS_WINDOW (window));
-  return GOUACHE_WINDOW (window);
-}
 
 static GouacheTrainingPage *
 get_page (void)
@@ -148,35 +75,12 @@ page_button (const char *label)
 static guint
 count_samples (void)
 {
-  g_autoptr(GPtrArray) all = g_ptr_array_new ();
-  guint count = 0;
+  g_autoptr(GPtrArray) samples = find_all (GTK_WIDGET (get_page ()), is_sample, NULL);
 
-  collect_cb (GTK_WIDGET (get_page ()), all);
-  for (guint i = 0; i < all->len; i++)
-    count += is_sample (all->pdata[i], NULL);
-  return count;
+  return samples->len;
 }
 
 /* Main loop ------------------------------------------------------------------ */
-
-static void
-wait_until (GSourceFunc condition,
-            gpointer    data)
-{
-  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (!condition (data))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
-}
-
-static gboolean
-model_loaded_cb (gpointer user_data)
-{
-  return gouache_window_get_model_loaded (user_data);
-}
 
 static gboolean
 label_shows_cb (gpointer user_data)
@@ -201,47 +105,6 @@ static gboolean
 string_set_cb (gpointer user_data)
 {
   return *(char **) user_data != NULL;
-}
-
-static gboolean
-drawn_cb (GtkWidget *widget,
-          cairo_t   *cr,
-          gpointer   user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return FALSE;
-}
-
-static gboolean
-flag_cb (gpointer user_data)
-{
-  return *(gboolean *) user_data;
-}
-
-static GdkPixbuf *
-take_screenshot (const char *name)
-{
-  GtkWidget *window = GTK_WIDGET (get_window ());
-  GdkWindow *gdk_window = gtk_widget_get_window (window);
-  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, name, NULL);
-  g_autoptr(GError) error = NULL;
-  gboolean drawn = FALSE;
-  gulong handler = g_signal_connect_after (window, "draw", G_CALLBACK (drawn_cb), &drawn);
-  GdkPixbuf *pixbuf;
-
-  gtk_widget_queue_draw (window);
-  wait_until (flag_cb, &drawn);
-  g_signal_handler_disconnect (window, handler);
-  while (g_main_context_pending (NULL))
-    g_main_context_iteration (NULL, FALSE);
-  gdk_display_sync (gtk_widget_get_display (window));
-  pixbuf = gdk_pixbuf_get_from_window (gdk_window, 0, 0, gdk_window_get_width (gdk_window),
-                                       gdk_window_get_height (gdk_window));
-  g_assert_nonnull (pixbuf);
-  gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
-  g_assert_no_error (error);
-  g_test_message ("screenshot: %s", path);
-  return pixbuf;
 }
 
 /* Pixels of the loss curve's blue (the moving average) inside the plot area. */
@@ -299,7 +162,7 @@ test_train_from_folder (void)
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_for ("Sample _every")), 30);
   gtk_entry_set_text (GTK_ENTRY (control_for ("_Trigger word")), "zqxstripes");
   gtk_entry_set_text (GTK_ENTRY (control_for ("Sam_ple prompt")), "zqxstripes");
-  before = take_screenshot ("gui-train-settings.png");
+  before = take_screenshot (GTK_WIDGET (get_window ()), "gui-train-settings.png");
   g_assert_cmpuint (plot_blue_pixels (before), ==, 0);
 
   handler = g_signal_connect_swapped (page, "style-trained", G_CALLBACK (store_string_cb), &trained);
@@ -311,7 +174,7 @@ test_train_from_folder (void)
   wait_until (not_running_cb, page);
 
   /* the curve, the samples (steps 30 and 60), the message */
-  after = take_screenshot ("gui-train-finished.png");
+  after = take_screenshot (GTK_WIDGET (get_window ()), "gui-train-finished.png");
   g_assert_cmpuint (plot_blue_pixels (after), >, 50);
   g_assert_cmpuint (count_samples (), ==, 2);
   g_assert_nonnull (find_widget (GTK_WIDGET (page), is_label_containing, "is ready"));
@@ -364,7 +227,7 @@ test_stop_and_continue (void)
   gtk_button_clicked (GTK_BUTTON (page_button ("_Stop")));
   wait_until (not_running_cb, page);
   g_assert_nonnull (find_widget (GTK_WIDGET (page), is_label_containing, "Continue resumes"));
-  take_screenshot ("gui-train-stopped.png");
+  g_object_unref (take_screenshot (GTK_WIDGET (get_window ()), "gui-train-stopped.png"));
 
   /* Continue picks the run up where it stopped */
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_for ("_Steps")), 400);
@@ -390,29 +253,6 @@ test_stop_and_continue (void)
 }
 
 /* Setup ------------------------------------------------------------------------- */
-
-static void
-test_no_display (void)
-{
-  g_test_skip ("No display: run it with xvfb-run (meson does when xvfb-run is installed)");
-}
-
-static void
-use_temporary_folders (void)
-{
-  const char *names[] = { "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME" };
-  g_autoptr(GError) error = NULL;
-
-  temp_dir = g_dir_make_tmp ("gouache-train-XXXXXX", &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (temp_dir, names[i], NULL);
-
-      g_mkdir (path, 0700);
-      g_setenv (names[i], path, TRUE);
-    }
-}
 
 /* 16 images of orange and blue stripes, all but two with a caption file. */
 static void
@@ -450,42 +290,16 @@ write_dataset (void)
     }
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GError) error = NULL;
   int status;
 
-  use_temporary_folders ();
-  g_test_init (&argc, &argv, NULL);
+  temp_dir = use_temporary_folders ("gouache-train-XXXXXX");
+  if (!gui_test_init (&argc, &argv, "/gui/train/no-display", WAIT_SECONDS))
+    return g_test_run ();
 
-  if (!gtk_init_check (&argc, &argv))
-    {
-      g_test_add_func ("/gui/train/no-display", test_no_display);
-      return g_test_run ();
-    }
-
-  g_assert_cmpstr (g_getenv ("GSETTINGS_BACKEND"), ==, "memory");
-  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
   settings = g_settings_new (GOUACHE_SETTINGS_SCHEMA);
   g_settings_set_int (settings, GOUACHE_SETTINGS_THREADS, 2);
   g_settings_set_int (settings, GOUACHE_SETTINGS_PREVIEW_WIDTH, 64);
@@ -496,13 +310,7 @@ main (int   argc,
   g_settings_set_int (settings, GOUACHE_SETTINGS_WINDOW_HEIGHT, 800);
   write_dataset ();
 
-  application = g_object_new (GOUACHE_TYPE_APPLICATION,
-                              "application-id", APP_ID,
-                              "flags", G_APPLICATION_NON_UNIQUE,
-                              NULL);
-  g_application_register (G_APPLICATION (application), NULL, &error);
-  g_assert_no_error (error);
-  g_application_activate (G_APPLICATION (application));
+  application = gui_test_start_application ();
 
   g_test_add_func ("/gui/train/from-folder", test_train_from_folder);
   g_test_add_func ("/gui/train/stop-and-continue", test_stop_and_continue);

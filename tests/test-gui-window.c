@@ -16,7 +16,6 @@
 #include <gtk/gtk.h>
 #include <string.h>
 
-#include "gouache-application.h"
 #include "gouache-config-keys.h"
 #include "gouache-demo-model.h"
 #include "gouache-history.h"
@@ -26,9 +25,7 @@
 #include "gouache-preview-canvas.h"
 #include "gouache-prompt-view.h"
 #include "gouache-style-row.h"
-#include "gouache-window.h"
-
-#define APP_ID "io.github.gouache.Gouache"
+#include "gui-test-support.h"
 
 /* The engine is quick on the tiny model; a loaded CI machine may still take a while. */
 #define WAIT_SECONDS 120
@@ -39,64 +36,6 @@ static char *temp_dir;
 static char *output_dir;
 
 /* Widget-tree helpers ---------------------------------------------------- */
-
-typedef gboolean (*WidgetMatch) (GtkWidget *widget, gconstpointer data);
-
-static void
-collect_cb (GtkWidget *widget,
-            gpointer   user_data)
-{
-  g_ptr_array_add (user_data, widget);
-  if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), collect_cb, user_data);
-}
-
-static GPtrArray *
-find_all (GtkWidget     *root,
-          WidgetMatch    match,
-          gconstpointer  data)
-{
-  g_autoptr(GPtrArray) all = g_ptr_array_new ();
-  GPtrArray *found = g_ptr_array_new ();
-
-  collect_cb (root, all);
-  for (guint i = 0; i < all->len; i++)
-    if (match (all->pdata[i], data))
-      g_ptr_array_add (found, all->pdata[i]);
-
-  return found;
-}
-
-static GtkWidget *
-find_widget (GtkWidget     *root,
-             WidgetMatch    match,
-             gconstpointer  data)
-{
-  g_autoptr(GPtrArray) found = find_all (root, match, data);
-
-  return found->len > 0 ? found->pdata[0] : NULL;
-}
-
-static gboolean
-is_label_containing (GtkWidget     *widget,
-                     gconstpointer  text)
-{
-  return GTK_IS_LABEL (widget) && strstr (gtk_label_get_text (GTK_LABEL (widget)), text) != NULL;
-}
-
-static gboolean
-is_button_with_label (GtkWidget     *widget,
-                      gconstpointer  label)
-{
-  return GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0;
-}
-
-static gboolean
-is_of_type (GtkWidget     *widget,
-            gconstpointer  type)
-{
-  return G_TYPE_CHECK_INSTANCE_TYPE (widget, GPOINTER_TO_SIZE (type));
-}
 
 static gboolean
 is_prompt_view_titled (GtkWidget     *widget,
@@ -110,27 +49,12 @@ is_prompt_view_titled (GtkWidget     *widget,
   return g_strcmp0 (text, title) == 0;
 }
 
-static gboolean
-is_accessible_named (GtkWidget     *widget,
-                     gconstpointer  name)
-{
-  return g_strcmp0 (atk_object_get_name (gtk_widget_get_accessible (widget)), name) == 0;
-}
-
-static gboolean
-is_spin_for_label (GtkWidget     *widget,
-                   gconstpointer  label)
-{
-  return GTK_IS_LABEL (widget) && g_strcmp0 (gtk_label_get_label (GTK_LABEL (widget)), label) == 0 &&
-         gtk_label_get_mnemonic_widget (GTK_LABEL (widget)) != NULL;
-}
-
 /* The control a mnemonic label ("S_teps") points at. */
 static GtkWidget *
 control_for (const char *label)
 {
   GtkWidget *window = GTK_WIDGET (gtk_application_get_active_window (GTK_APPLICATION (application)));
-  GtkWidget *found = find_widget (window, is_spin_for_label, label);
+  GtkWidget *found = find_widget (window, is_mnemonic_label, label);
 
   g_assert_nonnull (found);
   return gtk_label_get_mnemonic_widget (GTK_LABEL (found));
@@ -150,47 +74,6 @@ set_size (int width,
 
 /* Main-loop helpers ------------------------------------------------------ */
 
-static gboolean
-flag_timeout_cb (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Spins the main loop until *flag is set, failing after WAIT_SECONDS. */
-static void
-wait_for_flag (const gboolean *flag)
-{
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (WAIT_SECONDS, flag_timeout_cb, &timed_out);
-
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-
-  g_assert_false (timed_out);
-  g_source_remove (timeout);
-}
-
-static void
-drain_main_loop (void)
-{
-  while (g_main_context_pending (NULL))
-    g_main_context_iteration (NULL, FALSE);
-}
-
-/* Spins the main loop for ms milliseconds. */
-static void
-spin (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_timeout_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 static void
 set_flag_cb (gpointer user_data)
 {
@@ -209,61 +92,7 @@ wait_for_signal (gpointer    instance,
   g_signal_handler_disconnect (instance, handler);
 }
 
-static gboolean
-drawn_cb (GtkWidget *widget,
-          cairo_t   *cr,
-          gpointer   user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return FALSE;
-}
-
-static void
-wait_for_paint (GtkWidget *window)
-{
-  gboolean drawn = FALSE;
-  gulong handler = g_signal_connect_after (window, "draw", G_CALLBACK (drawn_cb), &drawn);
-
-  gtk_widget_queue_draw (window);
-  wait_for_flag (&drawn);
-  g_signal_handler_disconnect (window, handler);
-
-  drain_main_loop ();
-  gdk_display_sync (gtk_widget_get_display (window));
-}
-
-/* Reads the window's pixels back from the X server and saves them in the build folder. */
-static GdkPixbuf *
-take_screenshot (GtkWidget  *window,
-                 const char *name)
-{
-  GdkWindow *gdk_window = gtk_widget_get_window (window);
-  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, name, NULL);
-  g_autoptr(GError) error = NULL;
-  GdkPixbuf *pixbuf;
-
-  wait_for_paint (window);
-  pixbuf = gdk_pixbuf_get_from_window (gdk_window, 0, 0,
-                                       gdk_window_get_width (gdk_window),
-                                       gdk_window_get_height (gdk_window));
-  g_assert_nonnull (pixbuf);
-  gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
-  g_assert_no_error (error);
-  g_test_message ("screenshot: %s", path);
-
-  return pixbuf;
-}
-
 /* Fixtures --------------------------------------------------------------- */
-
-static GouacheWindow *
-get_window (void)
-{
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (application));
-
-  g_assert_true (GOUACHE_IS_WINDOW (window));
-  return GOUACHE_WINDOW (window);
-}
 
 static GouachePreviewCanvas *
 get_canvas (void)
@@ -332,14 +161,6 @@ get_history_box (void)
   return GTK_FLOW_BOX (box);
 }
 
-static guint
-count_children (GtkContainer *container)
-{
-  g_autoptr(GList) children = gtk_container_get_children (container);
-
-  return g_list_length (children);
-}
-
 static char *
 test_data_file (const char *name)
 {
@@ -364,25 +185,6 @@ wait_for_preview (void)
 
   wait_for_signal (window, "preview-finished");
   return canvas_pixels ();
-}
-
-static gboolean
-model_loaded_cb (gpointer user_data)
-{
-  return gouache_window_get_model_loaded (user_data);
-}
-
-static void
-wait_until (GSourceFunc condition,
-            gpointer    data)
-{
-  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (!condition (data))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
 }
 
 /* Tests ------------------------------------------------------------------ */
@@ -667,18 +469,6 @@ canvas_shows_64_cb (gpointer user_data)
   return image != NULL && gdk_pixbuf_get_width (image) == 64;
 }
 
-static GtkWidget *
-find_toplevel (GType type)
-{
-  g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data, type) && gtk_widget_get_visible (l->data))
-      return l->data;
-
-  return NULL;
-}
-
 /* Answers the name dialog that action (or click) opened with name. */
 static void
 answer_name_dialog (const char *name)
@@ -705,15 +495,6 @@ find_preset_row (const char *name)
       return rows->pdata[i];
 
   return NULL;
-}
-
-static gboolean
-has_tooltip (GtkWidget     *widget,
-             gconstpointer  tooltip)
-{
-  g_autofree char *text = gtk_widget_get_tooltip_text (widget);
-
-  return g_strcmp0 (text, tooltip) == 0;
 }
 
 static void
@@ -1036,69 +817,17 @@ test_close_while_working (void)
     g_main_context_iteration (NULL, TRUE);
 }
 
-static void
-test_no_display (void)
-{
-  g_test_skip ("No display: run it with xvfb-run (meson does when xvfb-run is installed)");
-}
-
-/* Temporary XDG folders (data, cache, config), set before GLib reads them. XDG_DATA_DIRS
- * stays: GTK finds its icons there. */
-static void
-use_temporary_folders (void)
-{
-  const char *names[] = { "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME" };
-  g_autoptr(GError) error = NULL;
-
-  temp_dir = g_dir_make_tmp ("gouache-window-XXXXXX", &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (temp_dir, names[i], NULL);
-
-      g_mkdir (path, 0700);
-      g_setenv (names[i], path, TRUE);
-    }
-  output_dir = g_build_filename (temp_dir, "Pictures", NULL);
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  g_chmod (path, 0700);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GError) error = NULL;
   int status;
 
-  use_temporary_folders ();
-  g_test_init (&argc, &argv, NULL);
+  temp_dir = use_temporary_folders ("gouache-window-XXXXXX");
+  output_dir = g_build_filename (temp_dir, "Pictures", NULL);
+  if (!gui_test_init (&argc, &argv, "/gui/window/no-display", WAIT_SECONDS))
+    return g_test_run ();
 
-  if (!gtk_init_check (&argc, &argv))
-    {
-      g_test_add_func ("/gui/window/no-display", test_no_display);
-      return g_test_run ();
-    }
-
-  g_assert_cmpstr (g_getenv ("GSETTINGS_BACKEND"), ==, "memory");
-  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
   settings = g_settings_new (GOUACHE_SETTINGS_SCHEMA);
   g_settings_set_int (settings, GOUACHE_SETTINGS_THREADS, 2);
   g_settings_set_int (settings, GOUACHE_SETTINGS_PREVIEW_WIDTH, 128);
@@ -1108,13 +837,7 @@ main (int   argc,
   g_settings_set_int (settings, GOUACHE_SETTINGS_WINDOW_WIDTH, 1200);
   g_settings_set_int (settings, GOUACHE_SETTINGS_WINDOW_HEIGHT, 800);
 
-  application = g_object_new (GOUACHE_TYPE_APPLICATION,
-                              "application-id", APP_ID,
-                              "flags", G_APPLICATION_NON_UNIQUE,
-                              NULL);
-  g_application_register (G_APPLICATION (application), NULL, &error);
-  g_assert_no_error (error);
-  g_application_activate (G_APPLICATION (application));
+  application = gui_test_start_application ();
 
   g_test_add_func ("/gui/window/demo-model", test_demo_model);
   g_test_add_func ("/gui/window/token-counter", test_token_counter);
